@@ -1,0 +1,161 @@
+//! The destination bucket over the S3 API, with checksums S3 verifies and conditional writes
+//! that never overwrite a stored object.
+
+use super::{classify, service_code};
+use crate::error::PortError;
+use crate::ports::{ObjectStore, PutOutcome, StoredObject, UploadedPart};
+use async_trait::async_trait;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::Client;
+
+#[derive(Clone)]
+pub struct S3Objects {
+    client: Client,
+    bucket: String,
+}
+
+impl S3Objects {
+    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+        Self { client, bucket: bucket.into() }
+    }
+}
+
+/// 412: `If-None-Match: *` found an object already at the key.
+fn already_exists<E, R>(err: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> bool
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
+    R: super::HttpStatus,
+{
+    service_code(err).is_some_and(|(code, status)| status == 412 || code == "PreconditionFailed")
+}
+
+fn metadata_map(metadata: &[(String, String)]) -> std::collections::HashMap<String, String> {
+    metadata.iter().cloned().collect()
+}
+
+#[async_trait]
+impl ObjectStore for S3Objects {
+    async fn put_object(&self, key: &str, body: Vec<u8>, sha256_b64: &str, metadata: &[(String, String)]) -> Result<PutOutcome, PortError> {
+        let len = body.len() as i64;
+        let result = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_length(len)
+            .body(ByteStream::from(body))
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_sha256(sha256_b64)
+            .if_none_match("*")
+            .set_metadata(Some(metadata_map(metadata)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(PutOutcome::Created),
+            Err(e) if already_exists(&e) => Ok(PutOutcome::AlreadyExists),
+            Err(e) => Err(classify("s3 put_object", e)),
+        }
+    }
+
+    async fn head_object(&self, key: &str) -> Result<Option<StoredObject>, PortError> {
+        let result = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(Some(StoredObject {
+                size: out.content_length.unwrap_or(0).max(0) as u64,
+                checksum_sha256: out.checksum_sha256.clone(),
+                metadata_sha256: out.metadata.as_ref().and_then(|m| m.get("sha256").cloned()),
+            })),
+            Err(e) if service_code(&e).is_some_and(|(code, status)| status == 404 || code == "NotFound") => Ok(None),
+            Err(e) => Err(classify("s3 head_object", e)),
+        }
+    }
+
+    async fn create_multipart(&self, key: &str, metadata: &[(String, String)]) -> Result<String, PortError> {
+        let out = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .set_metadata(Some(metadata_map(metadata)))
+            .send()
+            .await
+            .map_err(|e| classify("s3 create_multipart_upload", e))?;
+        out.upload_id.ok_or_else(|| PortError::retryable("s3 create_multipart_upload", "no upload id returned"))
+    }
+
+    async fn upload_part(&self, key: &str, upload_id: &str, part_number: i32, body: Vec<u8>, sha256_b64: &str) -> Result<UploadedPart, PortError> {
+        let len = body.len() as i64;
+        let out = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(part_number)
+            .content_length(len)
+            .body(ByteStream::from(body))
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_sha256(sha256_b64)
+            .send()
+            .await
+            .map_err(|e| classify("s3 upload_part", e))?;
+        Ok(UploadedPart {
+            part_number,
+            etag: out.e_tag.unwrap_or_default(),
+            checksum_sha256: out.checksum_sha256.unwrap_or_else(|| sha256_b64.to_string()),
+        })
+    }
+
+    async fn complete_multipart(&self, key: &str, upload_id: &str, parts: &[UploadedPart]) -> Result<PutOutcome, PortError> {
+        let completed = CompletedMultipartUpload::builder()
+            .set_parts(Some(
+                parts
+                    .iter()
+                    .map(|p| {
+                        CompletedPart::builder()
+                            .part_number(p.part_number)
+                            .e_tag(&p.etag)
+                            .checksum_sha256(&p.checksum_sha256)
+                            .build()
+                    })
+                    .collect(),
+            ))
+            .build();
+        let result = self
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(completed)
+            .if_none_match("*")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(PutOutcome::Created),
+            Err(e) if already_exists(&e) => Ok(PutOutcome::AlreadyExists),
+            Err(e) => Err(classify("s3 complete_multipart_upload", e)),
+        }
+    }
+
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), PortError> {
+        self.client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await
+            .map_err(|e| classify("s3 abort_multipart_upload", e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,93 @@
+//! SHA-256 helpers. Hashing runs on the blocking pool so a 64 MiB digest never stalls the
+//! async workers that keep uploads in flight.
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+pub type Sha256Digest = [u8; 32];
+
+pub fn sha256(bytes: &[u8]) -> Sha256Digest {
+    Sha256::digest(bytes).into()
+}
+
+pub fn to_hex(d: &Sha256Digest) -> String {
+    hex::encode(d)
+}
+
+pub fn to_b64(d: &Sha256Digest) -> String {
+    base64::engine::general_purpose::STANDARD.encode(d)
+}
+
+/// S3's composite checksum of a multipart object: SHA-256 over the concatenated part digests,
+/// suffixed with the part count.
+pub fn composite_b64(part_digests: &[Sha256Digest]) -> String {
+    let mut h = Sha256::new();
+    for d in part_digests {
+        h.update(d);
+    }
+    let whole: Sha256Digest = h.finalize().into();
+    format!("{}-{}", to_b64(&whole), part_digests.len())
+}
+
+/// Hashes `bytes` on the blocking pool and hands the buffer back.
+pub async fn sha256_owned(bytes: Vec<u8>) -> (Vec<u8>, Sha256Digest) {
+    tokio::task::spawn_blocking(move || {
+        let d = sha256(&bytes);
+        (bytes, d)
+    })
+    .await
+    .expect("hashing task does not panic")
+}
+
+/// A running whole-file hash that can be fed on the blocking pool chunk by chunk.
+pub struct StreamingSha256(Sha256);
+
+impl Default for StreamingSha256 {
+    fn default() -> Self {
+        Self(Sha256::new())
+    }
+}
+
+impl StreamingSha256 {
+    /// Feeds a chunk and also returns the chunk's own digest (a multipart part checksum)
+    /// when `part_digest` is set.
+    pub async fn update(mut self, chunk: Vec<u8>, part_digest: bool) -> (Self, Vec<u8>, Option<Sha256Digest>) {
+        tokio::task::spawn_blocking(move || {
+            self.0.update(&chunk);
+            let part = part_digest.then(|| sha256(&chunk));
+            (self, chunk, part)
+        })
+        .await
+        .expect("hashing task does not panic")
+    }
+
+    pub fn finish(self) -> Sha256Digest {
+        self.0.finalize().into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_vectors() {
+        assert_eq!(to_hex(&sha256(b"")), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(to_b64(&sha256(b"abc")), "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=");
+    }
+
+    #[tokio::test]
+    async fn streaming_equals_one_shot_and_composite_has_part_count() {
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        let mut h = StreamingSha256::default();
+        let mut parts = Vec::new();
+        for chunk in data.chunks(3000) {
+            let (next, _, part) = h.update(chunk.to_vec(), true).await;
+            h = next;
+            parts.push(part.unwrap());
+        }
+        assert_eq!(h.finish(), sha256(&data));
+        assert_eq!(parts[0], sha256(&data[..3000]));
+        assert!(composite_b64(&parts).ends_with("-4"));
+    }
+}

@@ -1,0 +1,184 @@
+//! The ports the domain talks through. Adapters implement them over AWS, the filesystem and
+//! memory (for unit tests); the domain never names an AWS type.
+
+use crate::error::PortError;
+use crate::manifest::{ManifestRecord, Outcome};
+use crate::message::FileMessage;
+use crate::model::{DeadLetterReason, FileStatus};
+use crate::paths::Candidate;
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The durable per-file record (DynamoDB in production).
+#[async_trait]
+pub trait ManifestStore: Send + Sync {
+    /// Registers an attempt at a file: creates the row from the message if absent, fixes the
+    /// file-UID timestamp the first time (`uid_ts_candidate` is used only then) and returns
+    /// the row as it now stands. Calling it again with the same message changes nothing.
+    async fn begin(&self, message: &FileMessage, uid_ts_candidate: &str, now: &str) -> Result<ManifestRecord, PortError>;
+
+    /// Records an outcome. A non-stored outcome (failed, missing, rejected) never overwrites a
+    /// stored one: a late failure of a duplicate delivery must not undo a move, and the object
+    /// a stored row names stays valid. Returns false when nothing was written for that reason.
+    async fn record(&self, source_key: &str, outcome: &Outcome) -> Result<bool, PortError>;
+
+    async fn get(&self, source_key: &str) -> Result<Option<ManifestRecord>, PortError>;
+
+    /// Statuses of many rows at once (rows without a status are absent from the map).
+    async fn statuses(&self, source_keys: &[String]) -> Result<HashMap<String, FileStatus>, PortError>;
+
+    /// Every row, for exports and reports.
+    async fn scan_all(&self) -> Result<Vec<ManifestRecord>, PortError>;
+}
+
+/// A content-hash claim, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimState {
+    /// Someone (maybe us) holds the lease until `lease_until_ms`.
+    Claimed { owner: String, lease_until_ms: i64 },
+    /// The content is stored at `s3_key`; `owner` is the source that uploaded it.
+    Complete { owner: String, s3_key: String },
+}
+
+/// What a claim attempt found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimAttempt {
+    /// We hold the lease (new claim, our own earlier claim, or an expired one taken over).
+    Acquired { took_over_from: Option<String> },
+    /// Another holder's lease is live, or the content is already stored.
+    Existing(ClaimState),
+}
+
+/// Deduplication by content hash (DynamoDB conditional writes in production).
+#[async_trait]
+pub trait DedupStore: Send + Sync {
+    /// Claims `dedup_key` for `owner` until `lease_until_ms`, succeeding when there is no
+    /// claim, when the claim is already `owner`'s, or when its lease expired before `now_ms`.
+    async fn claim(&self, dedup_key: &str, owner: &str, lease_until_ms: i64, now_ms: i64) -> Result<ClaimAttempt, PortError>;
+    /// Extends our lease; false when it is no longer ours.
+    async fn renew(&self, dedup_key: &str, owner: &str, lease_until_ms: i64) -> Result<bool, PortError>;
+    /// Marks the content stored; false when the claim is no longer ours (someone took over).
+    async fn complete(&self, dedup_key: &str, owner: &str, s3_key: &str, size: u64) -> Result<bool, PortError>;
+    /// Gives up our live claim so a waiting worker need not wait for the lease to expire.
+    async fn release(&self, dedup_key: &str, owner: &str) -> Result<(), PortError>;
+    async fn get(&self, dedup_key: &str) -> Result<Option<ClaimState>, PortError>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    Created,
+    /// `If-None-Match: *` refused: the key already holds an object (ours from an earlier
+    /// attempt, or a racer's). The caller verifies it instead of overwriting it.
+    AlreadyExists,
+}
+
+/// What HeadObject says about a stored object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredObject {
+    pub size: u64,
+    /// Base64 SHA-256 as stored; composite objects end in `-<parts>`.
+    pub checksum_sha256: Option<String>,
+    /// The hex SHA-256 we put in the object's metadata.
+    pub metadata_sha256: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadedPart {
+    pub part_number: i32,
+    pub etag: String,
+    pub checksum_sha256: String,
+}
+
+/// The destination bucket.
+#[async_trait]
+pub trait ObjectStore: Send + Sync {
+    /// One PUT carrying the SHA-256 checksum and `If-None-Match: *`.
+    async fn put_object(&self, key: &str, body: Vec<u8>, sha256_b64: &str, metadata: &[(String, String)]) -> Result<PutOutcome, PortError>;
+    async fn head_object(&self, key: &str) -> Result<Option<StoredObject>, PortError>;
+    async fn create_multipart(&self, key: &str, metadata: &[(String, String)]) -> Result<String, PortError>;
+    async fn upload_part(&self, key: &str, upload_id: &str, part_number: i32, body: Vec<u8>, sha256_b64: &str) -> Result<UploadedPart, PortError>;
+    /// Completes with `If-None-Match: *`.
+    async fn complete_multipart(&self, key: &str, upload_id: &str, parts: &[UploadedPart]) -> Result<PutOutcome, PortError>;
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), PortError>;
+}
+
+/// Where permanent failures go (the SQS dead-letter queue in production).
+#[async_trait]
+pub trait DeadLetters: Send + Sync {
+    /// Forwards `body` with its reason; returns the new message's id.
+    async fn forward(&self, body: &str, reason: DeadLetterReason, detail: &str, source_key: Option<&str>) -> Result<String, PortError>;
+}
+
+/// A located source file.
+#[derive(Clone)]
+pub struct Located {
+    /// Root-relative path (or staging key) that matched.
+    pub resolved_path: String,
+    pub generation: String,
+    /// How it was found: `primary`, `probe:<generation>`, `fallback`, `decoded-name`.
+    pub via: String,
+    pub size: u64,
+    pub reader: Arc<dyn RangeReader>,
+}
+
+impl std::fmt::Debug for Located {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Located")
+            .field("resolved_path", &self.resolved_path)
+            .field("via", &self.via)
+            .field("size", &self.size)
+            .finish()
+    }
+}
+
+/// Positional reads of one open source file.
+#[async_trait]
+pub trait RangeReader: Send + Sync {
+    /// Reads exactly `len` bytes at `offset`; a short read (the file shrank) is an error.
+    async fn read_range(&self, offset: u64, len: usize) -> Result<Vec<u8>, PortError>;
+}
+
+/// Why no candidate could be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocateFailure {
+    /// None of the candidates exists.
+    Missing { tried: Vec<String> },
+    /// Something exists but must not be read (escapes the root, not a regular file).
+    Rejected { reason: String },
+}
+
+/// Where the legacy files are read from (the mounted EFS; a staging bucket later).
+#[async_trait]
+pub trait FileSource: Send + Sync {
+    /// Tries the candidates in order and opens the first usable one.
+    async fn locate(&self, candidates: &[Candidate]) -> Result<Result<Located, LocateFailure>, PortError>;
+}
+
+/// The inventory's persisted progress (one row per named run).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RunState {
+    pub cursor: Option<crate::inventory::Cursor>,
+    pub done: bool,
+    pub totals: crate::inventory::InventoryCounts,
+    /// Bumped by every checkpoint; checkpoints are conditional on it, so a duplicate or
+    /// stale invocation can never add its counts twice.
+    pub version: u64,
+}
+
+#[async_trait]
+pub trait RunStore: Send + Sync {
+    async fn load(&self, run_id: &str) -> Result<Option<RunState>, PortError>;
+    /// Writes `next` if the stored version is still `expected_version` (0 = no row yet).
+    /// Returns false when someone else checkpointed first.
+    async fn checkpoint(&self, run_id: &str, expected_version: u64, next: &RunState) -> Result<bool, PortError>;
+}
+
+/// The work queue, as the inventory sees it.
+#[async_trait]
+pub trait WorkQueue: Send + Sync {
+    /// Sends up to ten message bodies; an error means some were not accepted.
+    async fn send_batch(&self, bodies: &[String]) -> Result<(), PortError>;
+    /// Visible and in-flight message counts.
+    async fn depth(&self) -> Result<(u64, u64), PortError>;
+}

@@ -1,0 +1,658 @@
+//! The worker's move protocol for one source file, and the SQS batch handler around it.
+//!
+//! Per file: locate it under the source root, SHA-256 it, claim the content hash (a lease in
+//! the dedup store), upload with S3 verifying the checksum (`If-None-Match: *`, so nothing is
+//! ever overwritten), read the stored checksum back, mark the claim complete, and write the
+//! manifest. Every step is safe to repeat: a duplicate delivery, a crash at any point, or two
+//! files with equal content at the same time all converge on one object and correct rows.
+
+use crate::error::PortError;
+use crate::hashing::{self, Sha256Digest, StreamingSha256};
+use crate::keys::{self, KeyTemplate};
+use crate::manifest::{ManifestRecord, Outcome, Resolution};
+use crate::message::FileMessage;
+use crate::model::{DeadLetterReason, FileStatus};
+use crate::paths::{Candidate, PathRules};
+use crate::ports::{
+    ClaimAttempt, ClaimState, DeadLetters, DedupStore, FileSource, LocateFailure, Located, ManifestStore,
+    ObjectStore, PutOutcome, StoredObject, UploadedPart,
+};
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::StreamExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+
+/// Whether equal content is shared only within a tenant (default) or across tenants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DedupScope {
+    Account,
+    Global,
+}
+
+impl std::str::FromStr for DedupScope {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "account" => Ok(DedupScope::Account),
+            "global" => Ok(DedupScope::Global),
+            other => Err(format!("DEDUP_SCOPE must be account or global, not {other:?}")),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub key_template: KeyTemplate,
+    pub dedup_scope: DedupScope,
+    /// Files larger than this go multipart.
+    pub multipart_threshold: u64,
+    pub part_size: u64,
+    /// Parts of one file in flight at once.
+    pub part_concurrency: usize,
+    /// Records of one batch processed at once.
+    pub record_concurrency: usize,
+    pub lease: Duration,
+    /// How long to wait for another worker's live claim on the same content before giving
+    /// the message back to SQS.
+    pub lease_wait: Duration,
+    /// Upper bound on file bytes held in memory by this process at once.
+    pub memory_budget_bytes: u64,
+    pub path_rules: PathRules,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            key_template: KeyTemplate::default(),
+            dedup_scope: DedupScope::Account,
+            multipart_threshold: 64 * 1024 * 1024,
+            part_size: 16 * 1024 * 1024,
+            part_concurrency: 4,
+            record_concurrency: 10,
+            lease: Duration::from_secs(120),
+            lease_wait: Duration::from_secs(10),
+            memory_budget_bytes: 192 * 1024 * 1024,
+            path_rules: PathRules::default(),
+        }
+    }
+}
+
+const S3_MIN_PART: u64 = 5 * 1024 * 1024;
+const S3_MAX_PARTS: u64 = 10_000;
+
+impl WorkerSettings {
+    /// The part size for a file: the configured size, grown when needed to stay within
+    /// S3's 10,000 parts.
+    pub fn part_size_for(&self, size: u64) -> u64 {
+        let needed = size.div_ceil(S3_MAX_PARTS);
+        self.part_size.max(needed).max(S3_MIN_PART)
+    }
+}
+
+/// The ports a worker uses.
+#[derive(Clone)]
+pub struct WorkerPorts {
+    pub manifest: Arc<dyn ManifestStore>,
+    pub dedup: Arc<dyn DedupStore>,
+    pub objects: Arc<dyn ObjectStore>,
+    pub dead_letters: Arc<dyn DeadLetters>,
+    pub source: Arc<dyn FileSource>,
+}
+
+pub struct Worker {
+    settings: WorkerSettings,
+    ports: WorkerPorts,
+    memory: Arc<Semaphore>,
+    memory_unit: u64,
+}
+
+/// One delivery of a message.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub message_id: String,
+    pub body: String,
+    /// SQS's ApproximateReceiveCount: how many times this message has been delivered.
+    pub receive_count: u32,
+}
+
+/// What happened to one delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordResult {
+    /// Settled (stored, missing, rejected): SQS may delete the message.
+    Done(FileStatus),
+    /// Give the message back to SQS to try again later.
+    Retry(String),
+}
+
+/// Internal flow: a transient error, or an outcome already recorded.
+enum Step<T> {
+    Go(T),
+    Finished(RecordResult),
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl Worker {
+    pub fn new(settings: WorkerSettings, ports: WorkerPorts) -> Self {
+        // Semaphore permits are counted in units so even a 10 GiB budget fits in u32 permits.
+        let memory_unit = 64 * 1024;
+        let permits = (settings.memory_budget_bytes / memory_unit).clamp(1, u32::MAX as u64 / 2) as usize;
+        Self { settings, ports, memory: Arc::new(Semaphore::new(permits)), memory_unit }
+    }
+
+    pub fn settings(&self) -> &WorkerSettings {
+        &self.settings
+    }
+
+    /// The Lambda entry: processes the batch's records concurrently and names only the
+    /// records SQS should deliver again.
+    pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
+        let results: Vec<(Option<String>, RecordResult)> = futures::stream::iter(event.records)
+            .map(|record| async move {
+                let id = record.message_id.clone();
+                let result = match delivery_from(&record) {
+                    Some(d) => self.process(d).await,
+                    None => RecordResult::Retry("record has no message id or body".into()),
+                };
+                (id, result)
+            })
+            .buffer_unordered(self.settings.record_concurrency.max(1))
+            .collect()
+            .await;
+        let mut response = SqsBatchResponse::default();
+        for (id, result) in results {
+            if let RecordResult::Retry(reason) = result {
+                match id {
+                    Some(id) if !id.is_empty() => {
+                        tracing::warn!(message_id = %id, %reason, "record will be retried");
+                        let mut failure = BatchItemFailure::default();
+                        failure.item_identifier = id;
+                        response.batch_item_failures.push(failure);
+                    }
+                    // Without an id the record cannot be named; Lambda retries the whole batch,
+                    // which the idempotent handler tolerates.
+                    _ => tracing::error!(%reason, "record without message id failed"),
+                }
+            }
+        }
+        response
+    }
+
+    /// Processes one delivery end to end.
+    pub async fn process(&self, delivery: Delivery) -> RecordResult {
+        let message = match FileMessage::parse(&delivery.body) {
+            Ok(m) => m,
+            Err(e) => return self.reject_unparseable(&delivery, &e.to_string()).await,
+        };
+        let key = message.source.key();
+        let span = tracing::info_span!("file", source = %key, message_id = %delivery.message_id);
+        let _guard = span.enter();
+        let started = Instant::now();
+        let result = match self.process_message(&delivery, &message).await {
+            Ok(r) => r,
+            Err(e) => {
+                let attempts = delivery.receive_count;
+                let outcome = Outcome::Failed { error: e.to_string(), attempts };
+                if let Err(record_err) = self.ports.manifest.record(&key, &outcome).await {
+                    tracing::error!(error = %record_err, "could not record the failure in the manifest");
+                }
+                RecordResult::Retry(e.to_string())
+            }
+        };
+        tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, result = ?result, "file processed");
+        result
+    }
+
+    async fn process_message(&self, delivery: &Delivery, message: &FileMessage) -> Result<RecordResult, PortError> {
+        let key = message.source.key();
+        let uid_ts = keys::uid_timestamp(chrono::Utc::now());
+        let row = self.ports.manifest.begin(message, &uid_ts, &now_rfc3339()).await?;
+        if let Some(status) = row.status {
+            if status.is_stored() && !message.force {
+                return Ok(RecordResult::Done(status));
+            }
+            if matches!(status, FileStatus::Missing | FileStatus::Rejected)
+                && row.dlq_for_message.as_deref() == Some(delivery.message_id.as_str())
+            {
+                // A duplicate delivery of a message we already dead-lettered.
+                return Ok(RecordResult::Done(status));
+            }
+        }
+        if let Some(problem) = &message.problem {
+            return self.dead_letter(delivery, &key, DeadLetterReason::Rejected, problem.clone(), Vec::new()).await;
+        }
+        let Some(account_id) = message.account_id.clone() else {
+            let reason = format!(
+                "no account mapping for customer {}",
+                message.ids.customer_id.map(|c| c.to_string()).unwrap_or_else(|| "(none)".into())
+            );
+            return self.dead_letter(delivery, &key, DeadLetterReason::Rejected, reason, Vec::new()).await;
+        };
+        let candidates = match self.candidates(message) {
+            Ok(c) => c,
+            Err(reason) => {
+                return self.dead_letter(delivery, &key, DeadLetterReason::Rejected, reason, Vec::new()).await
+            }
+        };
+        let located = match self.ports.source.locate(&candidates).await? {
+            Ok(located) => located,
+            Err(LocateFailure::Missing { tried }) => {
+                let reason = format!("no candidate exists (tried {})", tried.join(", "));
+                return self.dead_letter(delivery, &key, DeadLetterReason::Missing, reason, tried).await;
+            }
+            Err(LocateFailure::Rejected { reason }) => {
+                return self.dead_letter(delivery, &key, DeadLetterReason::Rejected, reason, Vec::new()).await
+            }
+        };
+        let uid_ts = row.uid_ts.clone().unwrap_or(uid_ts);
+        self.move_file(delivery, message, &row, &account_id, located, &uid_ts).await
+    }
+
+    fn candidates(&self, message: &FileMessage) -> Result<Vec<Candidate>, String> {
+        candidates_for(message, &self.settings.path_rules)
+    }
+
+    async fn move_file(
+        &self,
+        delivery: &Delivery,
+        message: &FileMessage,
+        row: &ManifestRecord,
+        account_id: &str,
+        located: Located,
+        uid_ts: &str,
+    ) -> Result<RecordResult, PortError> {
+        let key = message.source.key();
+        let size = located.size;
+        let multipart = size > self.settings.multipart_threshold;
+
+        // Small files are read once and kept for the upload; large ones are hashed in a
+        // streaming pass first (the content-addressed key needs the hash before uploading).
+        let (body, digest) = if multipart {
+            (None, self.hash_streaming(&located).await?)
+        } else {
+            let _permit = self.reserve(size).await;
+            let bytes = located.reader.read_range(0, size as usize).await?;
+            let (bytes, digest) = hashing::sha256_owned(bytes).await;
+            (Some(bytes), digest)
+        };
+        let hash_hex = hashing::to_hex(&digest);
+        let dedup_key = match self.settings.dedup_scope {
+            DedupScope::Account => format!("acct#{account_id}#{hash_hex}"),
+            DedupScope::Global => format!("global#{hash_hex}"),
+        };
+        let s3_key = self.settings.key_template.render(account_id, message.area, &hash_hex, &message.original_filename);
+        let resolution = Resolution {
+            resolved_path: located.resolved_path.clone(),
+            generation: located.generation.clone(),
+            via: located.via.clone(),
+        };
+        let stored = |status: FileStatus, s3_key: String, dedup_of: Option<String>| Outcome::Stored {
+            status,
+            resolution: resolution.clone(),
+            s3_key,
+            content_hash: hash_hex.clone(),
+            file_uid: keys::file_uid(&hash_hex, uid_ts),
+            size,
+            dedup_of,
+            attempts: delivery.receive_count.max(row.attempts),
+            completed_at: now_rfc3339(),
+        };
+
+        match self.claim(&dedup_key, &key).await? {
+            Step::Finished(r) => return Ok(r),
+            Step::Go(ClaimOutcome::Existing { owner, s3_key: existing_key }) => {
+                // The content is stored already: make sure it really is before referencing it.
+                self.verify(&existing_key, size, &digest, None).await?;
+                let (status, dedup_of) =
+                    if owner == key { (FileStatus::Moved, None) } else { (FileStatus::Deduplicated, Some(owner)) };
+                self.ports.manifest.record(&key, &stored(status, existing_key, dedup_of)).await?;
+                return Ok(RecordResult::Done(status));
+            }
+            Step::Go(ClaimOutcome::Acquired) => {}
+        }
+
+        let upload = async {
+            let metadata = vec![
+                ("sha256".to_string(), hash_hex.clone()),
+                ("source-key".to_string(), key.clone()),
+            ];
+            let part_digests = match body {
+                Some(bytes) => {
+                    let _permit = self.reserve(size).await;
+                    self.ports.objects.put_object(&s3_key, bytes, &hashing::to_b64(&digest), &metadata).await?;
+                    None
+                }
+                None => Some(self.upload_multipart(&located, &s3_key, &metadata, &digest, &dedup_key, &key).await?),
+            };
+            self.verify(&s3_key, size, &digest, part_digests.as_deref()).await?;
+            if !self.ports.dedup.complete(&dedup_key, &key, &s3_key, size).await? {
+                return Err(PortError::retryable("dedup complete", "lost the content claim to another worker"));
+            }
+            Ok(())
+        };
+        if let Err(e) = upload.await {
+            // Let a waiting twin proceed now rather than after the lease runs out.
+            if let Err(release_err) = self.ports.dedup.release(&dedup_key, &key).await {
+                tracing::warn!(error = %release_err, "could not release the content claim; it will expire");
+            }
+            return Err(e);
+        }
+        self.ports.manifest.record(&key, &stored(FileStatus::Moved, s3_key, None)).await?;
+        Ok(RecordResult::Done(FileStatus::Moved))
+    }
+
+    /// Claims the content hash, waiting a while for a live claim held by someone else.
+    async fn claim(&self, dedup_key: &str, owner: &str) -> Result<Step<ClaimOutcome>, PortError> {
+        let deadline = Instant::now() + self.settings.lease_wait;
+        let mut pause = Duration::from_millis(200);
+        loop {
+            let lease_until = now_ms() + self.settings.lease.as_millis() as i64;
+            match self.ports.dedup.claim(dedup_key, owner, lease_until, now_ms()).await? {
+                ClaimAttempt::Acquired { took_over_from } => {
+                    if let Some(previous) = took_over_from {
+                        tracing::warn!(%previous, "took over an expired content claim");
+                    }
+                    return Ok(Step::Go(ClaimOutcome::Acquired));
+                }
+                ClaimAttempt::Existing(ClaimState::Complete { owner, s3_key }) => {
+                    return Ok(Step::Go(ClaimOutcome::Existing { owner, s3_key }))
+                }
+                ClaimAttempt::Existing(ClaimState::Claimed { owner: holder, lease_until_ms }) => {
+                    if Instant::now() >= deadline {
+                        let wait_s = ((lease_until_ms - now_ms()).max(0)) / 1000;
+                        return Ok(Step::Finished(RecordResult::Retry(format!(
+                            "equal content is being uploaded by {holder} (lease ends in {wait_s}s); retry later"
+                        ))));
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+
+    /// Streams the file once to learn its SHA-256.
+    async fn hash_streaming(&self, located: &Located) -> Result<Sha256Digest, PortError> {
+        let chunk = self.settings.part_size_for(located.size).min(8 * 1024 * 1024);
+        let _permit = self.reserve(chunk).await;
+        let mut hasher = StreamingSha256::default();
+        let mut offset = 0u64;
+        while offset < located.size {
+            let len = chunk.min(located.size - offset) as usize;
+            let bytes = located.reader.read_range(offset, len).await?;
+            let (next, _, _) = hasher.update(bytes, false).await;
+            hasher = next;
+            offset += len as u64;
+        }
+        Ok(hasher.finish())
+    }
+
+    /// Multipart upload with per-part SHA-256 checksums, the whole-file hash recomputed from
+    /// the bytes actually sent, the lease kept alive, and an abort on every error path.
+    async fn upload_multipart(
+        &self,
+        located: &Located,
+        s3_key: &str,
+        metadata: &[(String, String)],
+        expected: &Sha256Digest,
+        dedup_key: &str,
+        owner: &str,
+    ) -> Result<Vec<Sha256Digest>, PortError> {
+        let upload_id = self.ports.objects.create_multipart(s3_key, metadata).await?;
+        let result = self.upload_parts(located, s3_key, &upload_id, expected, dedup_key, owner).await;
+        match result {
+            Ok((parts, digests)) => match self.ports.objects.complete_multipart(s3_key, &upload_id, &parts).await {
+                Ok(PutOutcome::Created) | Ok(PutOutcome::AlreadyExists) => Ok(digests),
+                Err(e) => {
+                    self.abort(s3_key, &upload_id).await;
+                    Err(e)
+                }
+            },
+            Err(e) => {
+                self.abort(s3_key, &upload_id).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn abort(&self, s3_key: &str, upload_id: &str) {
+        if let Err(e) = self.ports.objects.abort_multipart(s3_key, upload_id).await {
+            // The bucket's lifecycle rule removes it after a day; say so rather than hide it.
+            tracing::error!(error = %e, %upload_id, "could not abort multipart upload; lifecycle rule will");
+        }
+    }
+
+    async fn upload_parts(
+        &self,
+        located: &Located,
+        s3_key: &str,
+        upload_id: &str,
+        expected: &Sha256Digest,
+        dedup_key: &str,
+        owner: &str,
+    ) -> Result<(Vec<UploadedPart>, Vec<Sha256Digest>), PortError> {
+        let part_size = self.settings.part_size_for(located.size);
+        let part_count = located.size.div_ceil(part_size);
+        let mut hasher = StreamingSha256::default();
+        let mut digests = Vec::with_capacity(part_count as usize);
+        let mut in_flight = futures::stream::FuturesUnordered::new();
+        let mut parts = Vec::with_capacity(part_count as usize);
+        let mut last_renewal = Instant::now();
+        let renew_every = self.settings.lease / 3;
+
+        for index in 0..part_count {
+            // Keep at most `part_concurrency` parts in memory and on the wire.
+            while in_flight.len() >= self.settings.part_concurrency.max(1) {
+                if let Some(done) = in_flight.next().await {
+                    parts.push(done?);
+                }
+            }
+            let offset = index * part_size;
+            let len = part_size.min(located.size - offset) as usize;
+            let permit = self.reserve(len as u64).await;
+            let bytes = located.reader.read_range(offset, len).await?;
+            let (next, bytes, part_digest) = hasher.update(bytes, true).await;
+            hasher = next;
+            let part_digest = part_digest.expect("part digest requested");
+            digests.push(part_digest);
+            let objects = self.ports.objects.clone();
+            let part_number = index as i32 + 1;
+            in_flight.push(async move {
+                let uploaded = objects
+                    .upload_part(s3_key, upload_id, part_number, bytes, &hashing::to_b64(&part_digest))
+                    .await;
+                drop(permit);
+                uploaded
+            });
+            if last_renewal.elapsed() >= renew_every {
+                let lease_until = now_ms() + self.settings.lease.as_millis() as i64;
+                if !self.ports.dedup.renew(dedup_key, owner, lease_until).await? {
+                    return Err(PortError::retryable("dedup renew", "lost the content claim during upload"));
+                }
+                last_renewal = Instant::now();
+            }
+        }
+        while let Some(done) = in_flight.next().await {
+            parts.push(done?);
+        }
+        if hasher.finish() != *expected {
+            return Err(PortError::retryable(
+                "multipart upload",
+                "file changed while it was being migrated (second-pass SHA-256 differs from the first)",
+            ));
+        }
+        parts.sort_by_key(|p| p.part_number);
+        Ok((parts, digests))
+    }
+
+    /// Reads the stored object's checksum back; the file counts as moved only when it matches.
+    async fn verify(
+        &self,
+        s3_key: &str,
+        size: u64,
+        digest: &Sha256Digest,
+        part_digests: Option<&[Sha256Digest]>,
+    ) -> Result<(), PortError> {
+        let stored = self
+            .ports
+            .objects
+            .head_object(s3_key)
+            .await?
+            .ok_or_else(|| PortError::retryable("verify", format!("object {s3_key} is not in the bucket")))?;
+        check_stored(&stored, s3_key, size, digest, part_digests)
+    }
+
+    async fn reserve(&self, bytes: u64) -> tokio::sync::SemaphorePermit<'_> {
+        let total = self.memory.available_permits().max(1) as u64;
+        let wanted = bytes.div_ceil(self.memory_unit).max(1);
+        // A single file larger than the whole budget still proceeds, alone.
+        let units = wanted.min(total.max(self.settings.memory_budget_bytes / self.memory_unit).max(1)) as u32;
+        self.memory.acquire_many(units).await.expect("memory semaphore is never closed")
+    }
+
+    /// Sends the message to the DLQ with its reason (once per incoming message) and records
+    /// the permanent outcome.
+    async fn dead_letter(
+        &self,
+        delivery: &Delivery,
+        key: &str,
+        reason: DeadLetterReason,
+        detail: String,
+        tried: Vec<String>,
+    ) -> Result<RecordResult, PortError> {
+        self.ports.dead_letters.forward(&delivery.body, reason, &detail, Some(key)).await?;
+        let dlq_for_message = Some(delivery.message_id.clone());
+        let attempts = delivery.receive_count;
+        let outcome = match reason {
+            DeadLetterReason::Missing => Outcome::Missing { tried, attempts, dlq_for_message },
+            DeadLetterReason::Rejected => Outcome::Rejected { reason: detail.clone(), attempts, dlq_for_message },
+        };
+        self.ports.manifest.record(key, &outcome).await?;
+        tracing::warn!(reason = reason.as_str(), %detail, "file dead-lettered");
+        Ok(RecordResult::Done(outcome.status()))
+    }
+
+    async fn reject_unparseable(&self, delivery: &Delivery, error: &str) -> RecordResult {
+        let key = FileMessage::salvage_source_key(&delivery.body);
+        if let Some(key) = &key {
+            match self.ports.manifest.get(key).await {
+                Ok(Some(row)) if row.dlq_for_message.as_deref() == Some(delivery.message_id.as_str()) => {
+                    return RecordResult::Done(FileStatus::Rejected)
+                }
+                Ok(_) => {}
+                Err(e) => return RecordResult::Retry(e.to_string()),
+            }
+        }
+        let detail = format!("malformed message: {error}");
+        if let Err(e) = self.ports.dead_letters.forward(&delivery.body, DeadLetterReason::Rejected, &detail, key.as_deref()).await {
+            return RecordResult::Retry(e.to_string());
+        }
+        if let Some(key) = &key {
+            let outcome = Outcome::Rejected {
+                reason: detail.clone(),
+                attempts: delivery.receive_count,
+                dlq_for_message: Some(delivery.message_id.clone()),
+            };
+            if let Err(e) = self.ports.manifest.record(key, &outcome).await {
+                tracing::error!(error = %e, "rejected message forwarded but not recorded in the manifest");
+            }
+        }
+        tracing::warn!(message_id = %delivery.message_id, %detail, "message rejected");
+        RecordResult::Done(FileStatus::Rejected)
+    }
+}
+
+/// Candidate root-relative paths for a message: the legacy path's rewrite (and its probes),
+/// then each fallback path's. Shared with the inventory's dry run so both look in the same
+/// places.
+pub fn candidates_for(message: &FileMessage, rules: &PathRules) -> Result<Vec<Candidate>, String> {
+    let mut out: Vec<Candidate> = Vec::new();
+    let mut errors = Vec::new();
+    let paths = std::iter::once(&message.legacy_path).chain(message.fallback_paths.iter());
+    for (i, path) in paths.enumerate() {
+        match rules.resolve(path) {
+            Ok(resolved) => {
+                for mut c in resolved.candidates {
+                    if i > 0 {
+                        c.via = if c.via == "primary" { "fallback".into() } else { format!("fallback-{}", c.via) };
+                    }
+                    if !out.iter().any(|o| o.relative == c.relative) {
+                        out.push(c);
+                    }
+                }
+            }
+            Err(e) => errors.push(format!("{path:?}: {e}")),
+        }
+    }
+    if out.is_empty() {
+        return Err(format!("unusable path: {}", errors.join("; ")));
+    }
+    Ok(out)
+}
+
+enum ClaimOutcome {
+    Acquired,
+    Existing { owner: String, s3_key: String },
+}
+
+/// Compares what S3 stored with what we hashed.
+pub fn check_stored(
+    stored: &StoredObject,
+    s3_key: &str,
+    size: u64,
+    digest: &Sha256Digest,
+    part_digests: Option<&[Sha256Digest]>,
+) -> Result<(), PortError> {
+    let fail = |why: String| Err(PortError::retryable("verify", format!("object {s3_key}: {why}")));
+    if stored.size != size {
+        return fail(format!("stored size {} differs from source size {size}", stored.size));
+    }
+    let whole_b64 = hashing::to_b64(digest);
+    let whole_hex = hashing::to_hex(digest);
+    if let Some(meta) = &stored.metadata_sha256 {
+        if *meta != whole_hex {
+            return fail(format!("stored content hash {meta} differs from {whole_hex}"));
+        }
+    }
+    match &stored.checksum_sha256 {
+        Some(c) if !c.contains('-') => {
+            if *c != whole_b64 {
+                return fail(format!("stored SHA-256 checksum {c} differs from {whole_b64}"));
+            }
+        }
+        Some(c) => {
+            if let Some(parts) = part_digests {
+                let expected = hashing::composite_b64(parts);
+                if *c != expected {
+                    return fail(format!("stored composite checksum {c} differs from {expected}"));
+                }
+            } else if stored.metadata_sha256.is_none() {
+                return fail("composite checksum and no content hash metadata to check".into());
+            }
+        }
+        None => {
+            if stored.metadata_sha256.is_none() {
+                return fail("S3 returned no SHA-256 checksum to verify".into());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn delivery_from(record: &SqsMessage) -> Option<Delivery> {
+    let message_id = record.message_id.clone().filter(|id| !id.is_empty())?;
+    let body = record.body.clone()?;
+    let receive_count = record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    Some(Delivery { message_id, body, receive_count })
+}
