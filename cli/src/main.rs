@@ -1,1 +1,389 @@
-fn main() {}
+//! `dtx-migrate`: the operator's command line. Every command is one action with a clear
+//! answer; locally the same commands run the Lambda handlers against an emulator.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use shared::config::{path_rules_from_env, AwsClients, Resources};
+use shared::inventory::{Inventory, InventoryRequest};
+use shared::local::{self, LocalEventSource};
+use shared::manifest::{self, ManifestSummary};
+use shared::model::Area;
+use shared::ports::ManifestStore;
+use shared::source::MountedSource;
+use shared::worker::WorkerSettings;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "dtx-migrate", version, about = "Moves DTX 1.0 files from EFS to S3 and tracks every file in a manifest")]
+struct Cli {
+    #[command(flatten)]
+    target: Target,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the AWS resources are.
+#[derive(Args)]
+struct Target {
+    /// A local emulator endpoint (e.g. moto). With it, resources are named from --prefix and
+    /// created on demand; without it, they come from BUCKET_NAME, QUEUE_URL, ... in the environment.
+    #[arg(long, env = "AWS_ENDPOINT_URL", global = true)]
+    endpoint: Option<String>,
+    /// Name prefix of the local resources.
+    #[arg(long, env = "DTX_LOCAL_PREFIX", default_value = "dtx-local", global = true)]
+    prefix: String,
+    /// Local only: deliveries before SQS moves a message to the DLQ.
+    #[arg(long, default_value_t = 3, global = true)]
+    max_receive_count: u32,
+    /// Local only: seconds a failed message stays invisible before it is retried.
+    #[arg(long, default_value_t = 5, global = true)]
+    visibility_timeout: u32,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Local stack management.
+    Local {
+        #[command(subcommand)]
+        command: LocalCommand,
+    },
+    /// Generate a sample legacy database, EFS tree and account mapping.
+    Sample {
+        #[command(subcommand)]
+        command: SampleCommand,
+    },
+    /// Read the legacy rows and enqueue one message per file (or report, with --dry-run).
+    Inventory(InventoryArgs),
+    /// The whole file move, locally: inventory plus workers polling the queue until it drains.
+    Move(MoveArgs),
+    /// The file manifest.
+    Manifest {
+        #[command(subcommand)]
+        command: ManifestCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LocalCommand {
+    /// Create the bucket, queues (with the redrive policy) and tables on the local endpoint.
+    Up,
+}
+
+#[derive(Subcommand)]
+enum SampleCommand {
+    Generate(SampleArgs),
+}
+
+#[derive(Args)]
+struct SampleArgs {
+    #[arg(long, env = "LEGACY_DATABASE_URL")]
+    legacy_url: String,
+    #[arg(long, env = "EFS_ROOT")]
+    efs_root: PathBuf,
+    #[arg(long, env = "MAPPINGS_DIR")]
+    mappings_dir: PathBuf,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    #[arg(long, default_value_t = 120)]
+    certificates: u32,
+    #[arg(long, default_value_t = 60)]
+    documents: u32,
+    #[arg(long, default_value_t = 40)]
+    filerepo_files: u32,
+    #[arg(long, default_value_t = 6)]
+    customers: u32,
+    /// Size of the one file above the multipart threshold (0: none).
+    #[arg(long, default_value_t = 70 * 1024 * 1024)]
+    large_file_bytes: u64,
+    /// Write the expected outcome of every file here (JSON).
+    #[arg(long)]
+    summary: Option<PathBuf>,
+}
+
+#[derive(Args, Clone)]
+struct SourceArgs {
+    #[arg(long, env = "LEGACY_DATABASE_URL")]
+    legacy_url: String,
+    #[arg(long, env = "EFS_ROOT")]
+    efs_root: PathBuf,
+    /// Directory or s3:// prefix holding id_mapping_accounts.csv.
+    #[arg(long, env = "MAPPINGS_DIR")]
+    mappings_dir: String,
+    /// Rows per page.
+    #[arg(long, default_value_t = 500)]
+    page_size: u32,
+}
+
+#[derive(Args)]
+struct InventoryArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Send nothing; report files found, missing and orphaned.
+    #[arg(long)]
+    dry_run: bool,
+    /// Re-send files the manifest already settled.
+    #[arg(long)]
+    force: bool,
+    /// Start from the first row instead of the stored cursor.
+    #[arg(long)]
+    restart: bool,
+    /// Only these areas (repeatable): certificates, documents, filerepo, logos.
+    #[arg(long = "area", value_parser = parse_area)]
+    areas: Vec<Area>,
+    /// Stop after this many pages; the next run continues from the stored cursor.
+    #[arg(long)]
+    max_pages: Option<u64>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct MoveArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Concurrent pollers, each handing batches to the worker handler.
+    #[arg(long, default_value_t = 4)]
+    pollers: usize,
+    /// Messages per batch (Lambda's BatchSize).
+    #[arg(long, default_value_t = 10)]
+    batch_size: i32,
+    #[arg(long)]
+    force: bool,
+    #[arg(long)]
+    restart: bool,
+    #[arg(long = "area", value_parser = parse_area)]
+    areas: Vec<Area>,
+    /// Where to write file_manifest.csv and the report afterwards.
+    #[arg(long, env = "REPORT_DIR")]
+    report_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum ManifestCommand {
+    /// Write file_manifest.csv and print counts by status and the dedup savings.
+    Export {
+        #[arg(long, env = "REPORT_DIR", default_value = ".")]
+        out: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check every stored row against its S3 object's stored checksum.
+    Verify,
+}
+
+fn parse_area(s: &str) -> Result<Area, String> {
+    s.parse()
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    shared::telemetry::init();
+    let cli = Cli::parse();
+    match &cli.command {
+        Command::Local { command: LocalCommand::Up } => {
+            let (_, resources) = connect(&cli.target).await?;
+            println!("{}", serde_json::to_string_pretty(&resources_json(&resources))?);
+        }
+        Command::Sample { command: SampleCommand::Generate(args) } => sample(args).await?,
+        Command::Inventory(args) => inventory(&cli.target, args).await?,
+        Command::Move(args) => run_move(&cli.target, args).await?,
+        Command::Manifest { command: ManifestCommand::Export { out, json } } => {
+            let (clients, resources) = connect(&cli.target).await?;
+            let summary = export(&clients, &resources, out).await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                print!("{}", summary.render_text());
+            }
+        }
+        Command::Manifest { command: ManifestCommand::Verify } => {
+            let (clients, resources) = connect(&cli.target).await?;
+            if !verify(&clients, &resources).await? {
+                bail!("verification failed");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn resources_json(r: &Resources) -> serde_json::Value {
+    serde_json::json!({
+        "bucket": r.bucket, "queue_url": r.queue_url, "dlq_url": r.dlq_url,
+        "manifest_table": r.manifest_table, "dedup_table": r.dedup_table, "runs_table": r.runs_table,
+    })
+}
+
+/// Clients and resource names: local (created on demand) or from the environment.
+async fn connect(target: &Target) -> Result<(AwsClients, Resources)> {
+    match &target.endpoint {
+        Some(endpoint) => {
+            let clients = AwsClients::for_endpoint(endpoint).await;
+            let resources = local::provision(&clients, &target.prefix, target.max_receive_count, target.visibility_timeout)
+                .await
+                .with_context(|| format!("creating the local stack on {endpoint} (is the emulator running? infra/local/moto.sh start)"))?;
+            Ok((clients, resources))
+        }
+        None => Ok((AwsClients::from_env().await, Resources::from_env()?)),
+    }
+}
+
+async fn sample(args: &SampleArgs) -> Result<()> {
+    let pool = shared::legacy::connect(&args.legacy_url, 4).await?;
+    let spec = shared::sample::SampleSpec {
+        seed: args.seed,
+        customers: args.customers,
+        certificates: args.certificates,
+        documents: args.documents,
+        filerepo_files: args.filerepo_files,
+        large_file_bytes: args.large_file_bytes,
+        ..Default::default()
+    };
+    let summary = shared::sample::generate(&pool, &args.efs_root, &args.mappings_dir, &spec).await?;
+    if let Some(path) = &args.summary {
+        std::fs::write(path, serde_json::to_vec_pretty(&summary)?)?;
+    }
+    let present = summary.expected.values().filter(|e| matches!(e.outcome, shared::sample::ExpectedOutcome::Present { .. })).count();
+    println!(
+        "sample: {} source files ({} present), {} orphan files, rows: {:?}, unmapped customers: {:?}",
+        summary.expected.len(),
+        present,
+        summary.orphan_files.len(),
+        summary.legacy_rows,
+        summary.unmapped_customer_ids
+    );
+    Ok(())
+}
+
+async fn build_inventory(clients: &AwsClients, resources: &Resources, args: &SourceArgs, local: bool) -> Result<Inventory> {
+    let legacy = shared::legacy::connect(&args.legacy_url, 4).await.context("connecting to the legacy database")?;
+    shared::legacy::validate_schema(&legacy, shared::legacy::LEGACY_DDL).await?;
+    let accounts = shared::mappings::load_accounts(&clients.s3, &args.mappings_dir).await?;
+    let source = MountedSource::new(&args.efs_root)?;
+    let options = shared::wiring::InventoryOptions {
+        page_size: args.page_size,
+        send_concurrency: 8,
+        // The emulator slows down as a queue fills; AWS does not need this.
+        max_queue_depth: local.then_some(200),
+    };
+    Ok(shared::wiring::inventory(clients, resources, legacy, accounts, path_rules_from_env()?, Some(source), options))
+}
+
+async fn inventory(target: &Target, args: &InventoryArgs) -> Result<()> {
+    let (clients, resources) = connect(target).await?;
+    let inventory = build_inventory(&clients, &resources, &args.source, target.endpoint.is_some()).await?;
+    let request = InventoryRequest {
+        dry_run: args.dry_run,
+        force: args.force,
+        restart: args.restart,
+        areas: args.areas.clone(),
+        max_pages: args.max_pages,
+    };
+    let response = inventory.run(&request, None).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&response)?);
+    } else if let Some(report) = &response.report {
+        print!("{}", report.render_text());
+    } else {
+        let t = &response.totals;
+        let state = if response.done { "done" } else { "paused (run again to continue)" };
+        println!(
+            "inventory {state}: {} rows, {} messages sent ({} carry a problem the worker will reject), {} skipped as already settled, {} outside the areas",
+            t.rows, t.sent, t.sent_with_problem, t.skipped_settled, t.skipped_area
+        );
+        if let Some(c) = response.cursor {
+            println!("cursor: {:?} after id {}", c.phase, c.after_id);
+        }
+    }
+    Ok(())
+}
+
+async fn run_move(target: &Target, args: &MoveArgs) -> Result<()> {
+    if target.endpoint.is_none() {
+        bail!("`move` runs the workers locally and needs --endpoint (AWS_ENDPOINT_URL); on AWS the deployed workers do this");
+    }
+    let (clients, resources) = connect(target).await?;
+    let inventory = build_inventory(&clients, &resources, &args.source, true).await?;
+    let settings = WorkerSettings::from_env()?;
+    let source = MountedSource::new(&args.source.efs_root)?;
+    let worker = Arc::new(shared::wiring::worker(&clients, &resources, settings, Arc::new(source)));
+    let esm = LocalEventSource {
+        sqs: clients.sqs.clone(),
+        queue_url: resources.queue_url.clone(),
+        queue_arn: local::queue_arn(&clients, &resources.queue_url).await?,
+        batch_size: args.batch_size,
+        pollers: args.pollers,
+        worker,
+    };
+    let request = InventoryRequest { dry_run: false, force: args.force, restart: args.restart, areas: args.areas.clone(), max_pages: None };
+    let manifest = shared::wiring::manifest(&clients, &resources);
+    let before = ManifestSummary::from_records(&manifest.scan_all().await?);
+    let run = local::run_move(&inventory, &request, esm).await?;
+    let records = manifest.scan_all().await?;
+    let summary = ManifestSummary::from_records(&records);
+    println!("=== File move (local) ===");
+    println!(
+        "Inventory: {} rows, {} messages sent, {} skipped as already settled",
+        run.inventory.rows, run.inventory.sent, run.inventory.skipped_settled
+    );
+    println!(
+        "Workers: {} batches, {} deliveries ({} given back for retry) in {:.1} s",
+        run.batches, run.deliveries, run.retried_deliveries, run.elapsed_s
+    );
+    let stored = |s: &ManifestSummary| s.count(shared::model::FileStatus::Moved) + s.count(shared::model::FileStatus::Deduplicated);
+    let (files, bytes) = (stored(&summary) - stored(&before), summary.bytes_moved - before.bytes_moved);
+    if run.elapsed_s > 0.0 {
+        println!(
+            "This run stored {files} files, uploaded {:.2} MiB: {:.1} files/s, {:.2} MiB/s",
+            bytes as f64 / 1048576.0,
+            files as f64 / run.elapsed_s,
+            bytes as f64 / 1048576.0 / run.elapsed_s
+        );
+    }
+    print!("{}", summary.render_text());
+    let dead = local::peek_dead_letters(&clients.sqs, &resources.dlq_url).await?;
+    let mut by_reason = std::collections::BTreeMap::<String, u64>::new();
+    for (reason, _, _) in &dead {
+        *by_reason.entry(reason.clone()).or_default() += 1;
+    }
+    println!("Dead-letter queue: {} messages {by_reason:?}", dead.len());
+    if let Some(dir) = &args.report_dir {
+        std::fs::create_dir_all(dir)?;
+        write_manifest_csv(&records, dir)?;
+        println!("Wrote {}", dir.join("file_manifest.csv").display());
+    }
+    Ok(())
+}
+
+fn write_manifest_csv(records: &[shared::manifest::ManifestRecord], dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let file = std::fs::File::create(dir.join("file_manifest.csv"))?;
+    manifest::write_csv(records, std::io::BufWriter::new(file))?;
+    Ok(())
+}
+
+async fn export(clients: &AwsClients, resources: &Resources, out: &Path) -> Result<ManifestSummary> {
+    let records = shared::wiring::manifest(clients, resources).scan_all().await?;
+    write_manifest_csv(&records, out)?;
+    let summary = ManifestSummary::from_records(&records);
+    std::fs::write(out.join("file_manifest_summary.txt"), summary.render_text())?;
+    eprintln!("wrote {}", out.join("file_manifest.csv").display());
+    Ok(summary)
+}
+
+async fn verify(clients: &AwsClients, resources: &Resources) -> Result<bool> {
+    let records = shared::wiring::manifest(clients, resources).scan_all().await?;
+    let objects = shared::adapters::s3::S3Objects::new(clients.s3.clone(), &resources.bucket);
+    let report = shared::verify::verify_stored(&records, &objects).await?;
+    println!(
+        "verify: {} stored rows, {} objects checked, {} problems",
+        report.rows_checked,
+        report.objects_checked,
+        report.problems.len()
+    );
+    for p in &report.problems {
+        println!("  {p}");
+    }
+    Ok(report.ok())
+}

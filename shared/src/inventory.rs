@@ -19,6 +19,10 @@ use std::time::{Duration, Instant};
 
 pub const RUN_ID: &str = "inventory";
 
+/// Time kept back before the Lambda deadline: a page (read, check the manifest, send) takes
+/// seconds, and Lambda may kill a function shortly after its deadline.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(45);
+
 /// Where the next page starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cursor {
@@ -43,6 +47,9 @@ pub struct InventoryRequest {
     pub restart: bool,
     /// Restrict to some areas (empty = all).
     pub areas: Vec<crate::model::Area>,
+    /// Stop after this many pages, keeping the cursor (a bounded step; the next invocation
+    /// continues where this one stopped).
+    pub max_pages: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,7 +133,8 @@ impl Inventory {
         let mut cursor = state.cursor.unwrap_or_else(Cursor::start);
         let mut counts = InventoryCounts::default();
         loop {
-            if deadline.is_some_and(|d| Instant::now() + Duration::from_secs(45) >= d) {
+            let out_of_pages = request.max_pages.is_some_and(|max| counts.pages >= max);
+            if out_of_pages || deadline.is_some_and(|d| Instant::now() + DEADLINE_MARGIN >= d) {
                 return Ok(InventoryResponse { done: false, cursor: Some(cursor), counts, totals: state.totals, report: None });
             }
             let page = legacy::read_page(&self.legacy, cursor.phase, cursor.after_id, self.page_size, &self.accounts, &self.rules).await?;
@@ -225,8 +233,11 @@ impl Inventory {
                 .await
                 .map_err(|e| PortError::retryable("dry run", e))?;
                 for (m, check) in checked {
-                    if let FileCheck::Found { resolved, .. } = &check {
-                        referenced.insert(resolved.clone());
+                    match &check {
+                        FileCheck::Found { resolved, .. } | FileCheck::Rejected { on_disk: Some(resolved), .. } => {
+                            referenced.insert(resolved.clone());
+                        }
+                        _ => {}
                     }
                     report.add(&m, check);
                 }
@@ -257,32 +268,32 @@ impl Inventory {
 pub enum FileCheck {
     Found { resolved: String, generation: String, via: String, size: u64 },
     Missing { generation: String },
-    Rejected { generation: String, reason: String },
+    /// Not movable; `on_disk` is the root-relative path when the file itself exists (it is
+    /// referenced, so it is no orphan).
+    Rejected { generation: String, reason: String, on_disk: Option<String> },
 }
 
 fn check_file(m: &FileMessage, rules: &PathRules, source: &MountedSource) -> FileCheck {
     let generation = rules.resolve(&m.legacy_path).map(|r| r.generation).unwrap_or_else(|_| "unresolvable".into());
+    let located = candidates_for(m, rules).map(|c| source.locate_blocking(&c));
+    let on_disk = match &located {
+        Ok(Ok(Ok((l, ())))) => Some(l.resolved_path.clone()),
+        _ => None,
+    };
+    let rejected = |reason: String| FileCheck::Rejected { generation: generation.clone(), reason, on_disk: on_disk.clone() };
     if let Some(problem) = &m.problem {
-        return FileCheck::Rejected { generation, reason: problem.clone() };
+        return rejected(problem.clone());
     }
     if m.account_id.is_none() {
         let customer = m.ids.customer_id.map(|c| c.to_string()).unwrap_or_else(|| "(none)".into());
-        return FileCheck::Rejected { generation, reason: format!("no account mapping for customer {customer}") };
+        return rejected(format!("no account mapping for customer {customer}"));
     }
-    let candidates = match candidates_for(m, rules) {
-        Ok(c) => c,
-        Err(reason) => return FileCheck::Rejected { generation, reason },
-    };
-    match source.locate_blocking(&candidates) {
-        Ok(Ok((located, ()))) => FileCheck::Found {
-            resolved: located.resolved_path,
-            generation: located.generation,
-            via: located.via,
-            size: located.size,
-        },
-        Ok(Err(LocateFailure::Missing { .. })) => FileCheck::Missing { generation },
-        Ok(Err(LocateFailure::Rejected { reason })) => FileCheck::Rejected { generation, reason },
-        Err(e) => FileCheck::Rejected { generation, reason: e.to_string() },
+    match located {
+        Err(reason) => rejected(reason),
+        Ok(Ok(Ok((l, ())))) => FileCheck::Found { resolved: l.resolved_path, generation: l.generation, via: l.via, size: l.size },
+        Ok(Ok(Err(LocateFailure::Missing { .. }))) => FileCheck::Missing { generation },
+        Ok(Ok(Err(LocateFailure::Rejected { reason }))) => rejected(reason),
+        Ok(Err(e)) => rejected(e.to_string()),
     }
 }
 

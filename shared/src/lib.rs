@@ -21,4 +21,6 @@ pub mod ports;
 pub mod sample;
 pub mod source;
 pub mod telemetry;
+pub mod verify;
+pub mod wiring;
 pub mod worker;

@@ -232,3 +232,112 @@ pub async fn wait_drained(sqs: &aws_sdk_sqs::Client, url: &str, timeout: Duratio
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error(transparent)]
+    Inventory(#[from] crate::inventory::InventoryError),
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+/// What a local move did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MoveRun {
+    pub inventory: crate::inventory::InventoryCounts,
+    pub batches: u64,
+    pub deliveries: u64,
+    pub retried_deliveries: u64,
+    pub elapsed_s: f64,
+}
+
+/// The whole file move, locally: the inventory sends while the pollers already work (as on
+/// AWS, which also keeps the emulator's queue shallow), then the pollers drain the queue.
+pub async fn run_move(
+    inventory: &crate::inventory::Inventory,
+    request: &crate::inventory::InventoryRequest,
+    esm: LocalEventSource,
+) -> Result<MoveRun, LocalError> {
+    let started = std::time::Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stats = Arc::new(PollStats::default());
+    let pollers = {
+        let (stop, stats) = (stop.clone(), stats.clone());
+        tokio::spawn(async move { esm.run(stop, stats).await })
+    };
+    let inventory_result = inventory.run(request, None).await;
+    stop.store(true, Ordering::SeqCst);
+    let polled = pollers.await.map_err(|e| PortError::permanent("local pollers", e))?;
+    let response = inventory_result?;
+    polled?;
+    Ok(MoveRun {
+        inventory: response.totals,
+        batches: stats.batches.load(Ordering::Relaxed),
+        deliveries: stats.records.load(Ordering::Relaxed),
+        retried_deliveries: stats.retried.load(Ordering::Relaxed),
+        elapsed_s: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Messages in the DLQ, read without consuming them, as (reason, source_key, detail). The
+/// worker sets `reason` (missing, rejected); a message SQS itself moved there after
+/// maxReceiveCount has none and is reported as `exhausted_retries`.
+pub async fn peek_dead_letters(sqs: &aws_sdk_sqs::Client, dlq_url: &str) -> Result<Vec<(String, String, String)>, PortError> {
+    let (visible, in_flight) = crate::adapters::sqs::queue_depth(sqs, dlq_url).await?;
+    let expected = visible + in_flight;
+    let mut seen: HashMap<String, (String, String, String)> = HashMap::new();
+    let mut receipts = Vec::new();
+    let mut empty_rounds = 0;
+    while (seen.len() as u64) < expected && empty_rounds < 5 {
+        let out = sqs
+            .receive_message()
+            .queue_url(dlq_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(30)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .map_err(|e| classify("peek DLQ", e))?;
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            empty_rounds += 1;
+            continue;
+        }
+        for m in messages {
+            let attrs = m.message_attributes.unwrap_or_default();
+            let get = |k: &str| attrs.get(k).and_then(|v| v.string_value.clone()).unwrap_or_default();
+            receipts.extend(m.receipt_handle.clone());
+            let reason = Some(get("reason")).filter(|r| !r.is_empty()).unwrap_or_else(|| "exhausted_retries".into());
+            let source_key = Some(get("source_key"))
+                .filter(|k| !k.is_empty())
+                .or_else(|| m.body.as_deref().and_then(crate::message::FileMessage::salvage_source_key))
+                .unwrap_or_default();
+            seen.insert(m.message_id.unwrap_or_default(), (reason, source_key, get("detail")));
+        }
+    }
+    // Make them visible again at once: peeking must not hide them from the next reader.
+    let handles: Vec<String> = receipts;
+    for chunk in handles.chunks(10) {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(h)
+                    .visibility_timeout(0)
+                    .build()
+                    .expect("id and handle are set")
+            })
+            .collect();
+        sqs.change_message_visibility_batch()
+            .queue_url(dlq_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| classify("release peeked DLQ messages", e))?;
+    }
+    let mut out: Vec<_> = seen.into_values().collect();
+    out.sort();
+    Ok(out)
+}

@@ -101,6 +101,9 @@ pub trait ObjectStore: Send + Sync {
     /// Completes with `If-None-Match: *`.
     async fn complete_multipart(&self, key: &str, upload_id: &str, parts: &[UploadedPart]) -> Result<PutOutcome, PortError>;
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), PortError>;
+    /// Downloads the object, hashing as it streams; returns its SHA-256 and size. Used to
+    /// verify objects whose stored checksum is a composite of unknown parts.
+    async fn read_sha256(&self, key: &str) -> Result<(crate::hashing::Sha256Digest, u64), PortError>;
 }
 
 /// Where permanent failures go (the SQS dead-letter queue in production).

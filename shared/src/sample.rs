@@ -10,16 +10,17 @@
 //! files, identical rows and an identical summary.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use futures::stream::{self, StreamExt, TryStreamExt};
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::query_builder::Separated;
 use sqlx::{MySql, MySqlPool, QueryBuilder};
-use tokio::io::AsyncWriteExt;
 
 /// The legacy DDL; the generator creates its tables from exactly what the tool validates against.
 const LEGACY_DDL: &str = include_str!("../../infra/sql/legacy_mysql.sql");
@@ -182,6 +183,8 @@ pub enum SampleError {
     },
     #[error("account mapping csv: {0}")]
     Csv(#[from] csv::Error),
+    #[error("file writer task: {0}")]
+    Task(#[from] tokio::task::JoinError),
     #[error("invalid sample spec: {0}")]
     InvalidSpec(String),
     #[error("invalid output location: {0}")]
@@ -211,12 +214,8 @@ pub async fn generate(
     let plan = Planner::new(spec)?.plan()?;
 
     let (root, mappings_dir) = prepare_locations(efs_root, mappings_dir).await?;
-    let t = std::time::Instant::now();
     let written = write_tree(&root, &plan).await?;
-    eprintln!("TIMING tree {:?}", t.elapsed());
-    let t = std::time::Instant::now();
     write_legacy_tables(legacy, &plan).await?;
-    eprintln!("TIMING db {:?}", t.elapsed());
     write_account_mapping(&mappings_dir, &plan.customers).await?;
 
     let summary = plan.summarize(&written)?;
@@ -486,7 +485,14 @@ const VENDOR_NAMES: &[&str] = &[
     "Redline Paving",
 ];
 
-const REPO_STATUSES: &[&str] = &["SUBMITTED", "SUBMITTED", "SUBMITTED", "IN_REVIEW", "MANUAL_ENTRY", "DELETED"];
+const REPO_STATUSES: &[&str] = &[
+    "SUBMITTED",
+    "SUBMITTED",
+    "SUBMITTED",
+    "IN_REVIEW",
+    "MANUAL_ENTRY",
+    "DELETED",
+];
 const UPLOAD_SOURCES: &[&str] = &["DnD", "DnD", "Broker", "Email"];
 
 fn pick<'s, T: ?Sized>(rng: &mut StdRng, items: &[&'s T]) -> &'s T {
@@ -603,9 +609,21 @@ impl<'a> Planner<'a> {
                 size: self.spec.large_file_bytes,
                 kind: ContentKind::Pdf,
             };
-            self.special_certificate(m0, "Full Policy Scan 2021.pdf", Refs::Path(Three), Disk::File(content), case::LARGE);
+            self.special_certificate(
+                m0,
+                "Full Policy Scan 2021.pdf",
+                Refs::Path(Three),
+                Disk::File(content),
+                case::LARGE,
+            );
         }
-        self.special_certificate(m0, "coi_link.pdf", Refs::Constructed, Disk::EscapeSymlink, case::SYMLINK_ESCAPE);
+        self.special_certificate(
+            m0,
+            "coi_link.pdf",
+            Refs::Constructed,
+            Disk::EscapeSymlink,
+            case::SYMLINK_ESCAPE,
+        );
         let disk = self.small_disk("x.pdf");
         self.add_attachment(AttachmentPlan {
             parent: Parent::Certificate,
@@ -617,35 +635,93 @@ impl<'a> Planner<'a> {
             case: case::PERCENT_ENCODED,
         });
         let disk = self.small_disk("x.pdf");
-        self.special_certificate(m0, "100% complete.pdf", Refs::Path(Two), disk, case::PERCENT_NAME);
+        self.special_certificate(
+            m0,
+            "100% complete.pdf",
+            Refs::Path(Two),
+            disk,
+            case::PERCENT_NAME,
+        );
         let disk = self.small_disk("x.pdf");
-        self.special_certificate(m1, "Zertifikat Müller – 2019.pdf", Refs::Path(One), disk, case::UNICODE_NAME);
+        self.special_certificate(
+            m1,
+            "Zertifikat Müller – 2019.pdf",
+            Refs::Path(One),
+            disk,
+            case::UNICODE_NAME,
+        );
         let disk = self.small_disk("x.pdf");
-        self.special_certificate(m0, "Certificate of Insurance 2020 - Final Copy.pdf", Refs::Path(Three), disk, case::SPACE_NAME);
+        self.special_certificate(
+            m0,
+            "Certificate of Insurance 2020 - Final Copy.pdf",
+            Refs::Path(Three),
+            disk,
+            case::SPACE_NAME,
+        );
         let disk = self.small_disk("x.pdf");
-        self.special_certificate(m0, "COI_renewal_2017.pdf", Refs::StalePath, disk, case::FALLBACK_CONSTRUCTED);
+        self.special_certificate(
+            m0,
+            "COI_renewal_2017.pdf",
+            Refs::StalePath,
+            disk,
+            case::FALLBACK_CONSTRUCTED,
+        );
         let disk = self.small_disk("x.pdf");
-        self.special_certificate(m1, "ACORD25_2016.pdf", Refs::NullPath, disk, case::NULL_FILEPATH);
+        self.special_certificate(
+            m1,
+            "ACORD25_2016.pdf",
+            Refs::NullPath,
+            disk,
+            case::NULL_FILEPATH,
+        );
         let disk = self.small_disk("x.pdf");
         self.special_certificate(
             m0,
             "Apex Plumbing COI 2015.pdf",
-            Refs::Multi { primary: One, other: Three },
+            Refs::Multi {
+                primary: One,
+                other: Three,
+            },
             disk,
             case::MULTI_REPO_PRIMARY,
         );
-        let empty = Disk::File(Content { seed: 0, size: 0, kind: ContentKind::Pdf });
-        self.special_certificate(m1, "blank_upload.pdf", Refs::Path(Two), empty, case::ZERO_BYTE);
+        let empty = Disk::File(Content {
+            seed: 0,
+            size: 0,
+            kind: ContentKind::Pdf,
+        });
+        self.special_certificate(
+            m1,
+            "blank_upload.pdf",
+            Refs::Path(Two),
+            empty,
+            case::ZERO_BYTE,
+        );
 
         // The same bytes twice in tenant m0 (certificate here, document and filerepo below) and
         // once in tenant m1: dedup must stay within a tenant.
         let shared = self.shared_content();
-        let (_, dup_dir) =
-            self.special_certificate(m0, "COI 2022.pdf", Refs::Path(One), Disk::File(shared), case::DUP_SAME_TENANT);
-        self.special_certificate(m1, "certificate.pdf", Refs::Path(Three), Disk::File(shared), case::DUP_CROSS_TENANT);
+        let (_, dup_dir) = self.special_certificate(
+            m0,
+            "COI 2022.pdf",
+            Refs::Path(One),
+            Disk::File(shared),
+            case::DUP_SAME_TENANT,
+        );
+        self.special_certificate(
+            m1,
+            "certificate.pdf",
+            Refs::Path(Three),
+            Disk::File(shared),
+            case::DUP_CROSS_TENANT,
+        );
 
         for i in 0..missing {
-            let refs = if i % 2 == 0 { Refs::Constructed } else { Refs::Path(One) };
+            let refs = if i % 2 == 0 {
+                Refs::Constructed
+            } else {
+                Refs::Path(One)
+            };
             let name = self.certificate_file_name();
             let customer = self.mapped_customer(i as usize);
             self.special_certificate(customer, &name, refs, Disk::Absent, case::MISSING);
@@ -736,18 +812,37 @@ impl<'a> Planner<'a> {
         let missing = (self.spec.documents / 30).max(2);
 
         let disk = self.small_disk("x.pdf");
-        self.special_document(m0, "保险证书.pdf", Refs::Path(Three), disk, case::UNICODE_NAME);
+        self.special_document(
+            m0,
+            "保险证书.pdf",
+            Refs::Path(Three),
+            disk,
+            case::UNICODE_NAME,
+        );
         let disk = self.small_disk("x.pdf");
-        self.special_document(m1, "W-9 2018.pdf", Refs::StalePath, disk, case::FALLBACK_CONSTRUCTED);
+        self.special_document(
+            m1,
+            "W-9 2018.pdf",
+            Refs::StalePath,
+            disk,
+            case::FALLBACK_CONSTRUCTED,
+        );
         let disk = self.small_disk("x.pdf");
         self.special_document(
             m1,
             "Master Service Agreement.pdf",
-            Refs::Multi { primary: Two, other: One },
+            Refs::Multi {
+                primary: Two,
+                other: One,
+            },
             disk,
             case::MULTI_REPO_PRIMARY,
         );
-        let empty = Disk::File(Content { seed: 0, size: 0, kind: ContentKind::Pdf });
+        let empty = Disk::File(Content {
+            seed: 0,
+            size: 0,
+            kind: ContentKind::Pdf,
+        });
         self.special_document(m0, "empty.pdf", Refs::Constructed, empty, case::ZERO_BYTE);
         let shared = self.shared_content();
         self.special_document(
@@ -758,7 +853,11 @@ impl<'a> Planner<'a> {
             case::DUP_SAME_TENANT,
         );
         for i in 0..missing {
-            let refs = if i % 2 == 0 { Refs::Path(Two) } else { Refs::Constructed };
+            let refs = if i % 2 == 0 {
+                Refs::Path(Two)
+            } else {
+                Refs::Constructed
+            };
             let name = self.document_file_name();
             let customer = self.mapped_customer(i as usize + 1);
             self.special_document(customer, &name, refs, Disk::Absent, case::MISSING);
@@ -779,7 +878,14 @@ impl<'a> Planner<'a> {
         Ok(())
     }
 
-    fn special_document(&mut self, customer: usize, name: &str, refs: Refs, disk: Disk, case: &'static str) {
+    fn special_document(
+        &mut self,
+        customer: usize,
+        name: &str,
+        refs: Refs,
+        disk: Disk,
+        case: &'static str,
+    ) {
         self.add_attachment(AttachmentPlan {
             parent: Parent::Document,
             customer,
@@ -799,8 +905,17 @@ impl<'a> Planner<'a> {
         let mut used = 0u32;
 
         let shared = self.shared_content();
-        self.add_filerepo_file(m0, "COI backup.pdf", Disk::File(shared), case::DUP_SAME_TENANT);
-        let empty = Disk::File(Content { seed: 0, size: 0, kind: ContentKind::Text });
+        self.add_filerepo_file(
+            m0,
+            "COI backup.pdf",
+            Disk::File(shared),
+            case::DUP_SAME_TENANT,
+        );
+        let empty = Disk::File(Content {
+            seed: 0,
+            size: 0,
+            kind: ContentKind::Text,
+        });
         self.add_filerepo_file(m1, "notes.txt", empty, case::ZERO_BYTE);
         used += 2;
         for i in 0..missing {
@@ -957,8 +1072,18 @@ impl<'a> Planner<'a> {
                     attachment_id: Some(attachment_id),
                     create_time,
                 });
-                let treatment = if self.rng.random_bool(0.5) { "COI_OCR" } else { "COI_MANUAL" };
-                (format!("attachments/certificate_management/{id}"), "certificates", Some(id), None, treatment)
+                let treatment = if self.rng.random_bool(0.5) {
+                    "COI_OCR"
+                } else {
+                    "COI_MANUAL"
+                };
+                (
+                    format!("attachments/certificate_management/{id}"),
+                    "certificates",
+                    Some(id),
+                    None,
+                    treatment,
+                )
             }
             Parent::Document => {
                 self.next_document_id += 1;
@@ -996,7 +1121,10 @@ impl<'a> Planner<'a> {
         });
 
         let db_relative = format!("{dir}/{}", plan.db_name);
-        let disk_relative = format!("{dir}/{}", plan.disk_name.as_deref().unwrap_or(&plan.db_name));
+        let disk_relative = format!(
+            "{dir}/{}",
+            plan.disk_name.as_deref().unwrap_or(&plan.db_name)
+        );
         match plan.disk {
             Disk::File(content) => {
                 self.plan.files.insert(disk_relative.clone(), content);
@@ -1164,7 +1292,10 @@ impl<'a> Planner<'a> {
 }
 
 impl Plan {
-    fn summarize(&self, written: &BTreeMap<String, (String, u64)>) -> Result<SampleSummary, SampleError> {
+    fn summarize(
+        &self,
+        written: &BTreeMap<String, (String, u64)>,
+    ) -> Result<SampleSummary, SampleError> {
         let mut expected = BTreeMap::new();
         for draft in &self.drafts {
             let customer = &self.customers[draft.customer];
@@ -1173,20 +1304,31 @@ impl Plan {
             let (outcome, case) = if !customer.mapped {
                 // The account check comes first: an unmapped tenant's files are refused
                 // whatever their state on disk.
-                (ExpectedOutcome::Rejected { why: WHY_UNMAPPED_ACCOUNT }, case::UNMAPPED_ACCOUNT)
+                (
+                    ExpectedOutcome::Rejected {
+                        why: WHY_UNMAPPED_ACCOUNT,
+                    },
+                    case::UNMAPPED_ACCOUNT,
+                )
             } else {
                 let outcome = match draft.state {
                     DiskState::File => {
-                        let (sha256_hex, size) = written.get(&draft.relative_path).ok_or_else(|| {
-                            SampleError::Inconsistent(format!("{} was planned but not written", draft.relative_path))
-                        })?;
+                        let (sha256_hex, size) =
+                            written.get(&draft.relative_path).ok_or_else(|| {
+                                SampleError::Inconsistent(format!(
+                                    "{} was planned but not written",
+                                    draft.relative_path
+                                ))
+                            })?;
                         ExpectedOutcome::Present {
                             sha256_hex: sha256_hex.clone(),
                             size: *size,
                         }
                     }
                     DiskState::Absent => ExpectedOutcome::Missing,
-                    DiskState::EscapeSymlink => ExpectedOutcome::Rejected { why: WHY_ESCAPES_ROOT },
+                    DiskState::EscapeSymlink => ExpectedOutcome::Rejected {
+                        why: WHY_ESCAPES_ROOT,
+                    },
                 };
                 (outcome, draft.case)
             };
@@ -1199,7 +1341,10 @@ impl Plan {
                 case,
             };
             if expected.insert(draft.key.clone(), file).is_some() {
-                return Err(SampleError::Inconsistent(format!("source key {} planned twice", draft.key)));
+                return Err(SampleError::Inconsistent(format!(
+                    "source key {} planned twice",
+                    draft.key
+                )));
             }
         }
         Ok(SampleSummary {
@@ -1231,17 +1376,28 @@ fn account_id(customer_id: u32) -> String {
 // ---------------------------------------------------------------------------------------------
 
 /// Creates both directories, empties the EFS root and returns both in canonical form.
-async fn prepare_locations(efs_root: &Path, mappings_dir: &Path) -> Result<(PathBuf, PathBuf), SampleError> {
-    tokio::fs::create_dir_all(efs_root).await.map_err(io_at(efs_root))?;
-    let root = tokio::fs::canonicalize(efs_root).await.map_err(io_at(efs_root))?;
+async fn prepare_locations(
+    efs_root: &Path,
+    mappings_dir: &Path,
+) -> Result<(PathBuf, PathBuf), SampleError> {
+    tokio::fs::create_dir_all(efs_root)
+        .await
+        .map_err(io_at(efs_root))?;
+    let root = tokio::fs::canonicalize(efs_root)
+        .await
+        .map_err(io_at(efs_root))?;
     if root.parent().is_none() {
         return Err(SampleError::InvalidLocation(format!(
             "refusing to use {} as the EFS root",
             root.display()
         )));
     }
-    tokio::fs::create_dir_all(mappings_dir).await.map_err(io_at(mappings_dir))?;
-    let mappings = tokio::fs::canonicalize(mappings_dir).await.map_err(io_at(mappings_dir))?;
+    tokio::fs::create_dir_all(mappings_dir)
+        .await
+        .map_err(io_at(mappings_dir))?;
+    let mappings = tokio::fs::canonicalize(mappings_dir)
+        .await
+        .map_err(io_at(mappings_dir))?;
     // Wiping the root would delete the mapping file, and it would show up as an orphan.
     if mappings.starts_with(&root) {
         return Err(SampleError::InvalidLocation(format!(
@@ -1258,7 +1414,9 @@ async fn prepare_locations(efs_root: &Path, mappings_dir: &Path) -> Result<(Path
         // unlinked, never descended into.
         let file_type = entry.file_type().await.map_err(io_at(&path))?;
         if file_type.is_dir() {
-            tokio::fs::remove_dir_all(&path).await.map_err(io_at(&path))?;
+            tokio::fs::remove_dir_all(&path)
+                .await
+                .map_err(io_at(&path))?;
         } else {
             tokio::fs::remove_file(&path).await.map_err(io_at(&path))?;
         }
@@ -1267,14 +1425,26 @@ async fn prepare_locations(efs_root: &Path, mappings_dir: &Path) -> Result<(Path
 }
 
 /// Writes every planned file and symlink; returns (sha256 hex, size) by relative path.
-async fn write_tree(root: &Path, plan: &Plan) -> Result<BTreeMap<String, (String, u64)>, SampleError> {
-    let mut written = BTreeMap::new();
-    for (relative_path, content) in &plan.files {
+async fn write_tree(
+    root: &Path,
+    plan: &Plan,
+) -> Result<BTreeMap<String, (String, u64)>, SampleError> {
+    // Generating, hashing and writing bytes is CPU and blocking I/O work: each file is one
+    // blocking task, a few at a time, so large specs use every core without flooding the pool.
+    let concurrency = std::thread::available_parallelism().map_or(4, |n| n.get() * 2);
+    let jobs = plan.files.iter().map(|(relative_path, content)| {
         let path = root.join(relative_path);
-        create_parent(&path).await?;
-        let digest = write_content(&path, content).await?;
-        written.insert(relative_path.clone(), digest);
-    }
+        let content = *content;
+        async move {
+            let digest =
+                tokio::task::spawn_blocking(move || write_content(&path, &content)).await??;
+            Ok::<_, SampleError>((relative_path.clone(), digest))
+        }
+    });
+    let written: BTreeMap<String, (String, u64)> = stream::iter(jobs)
+        .buffer_unordered(concurrency)
+        .try_collect()
+        .await?;
 
     if !plan.escape_symlinks.is_empty() {
         let outside = escape_target(root)?;
@@ -1283,8 +1453,14 @@ async fn write_tree(root: &Path, plan: &Plan) -> Result<BTreeMap<String, (String
             .map_err(io_at(&outside))?;
         for relative_path in &plan.escape_symlinks {
             let link = root.join(relative_path);
-            create_parent(&link).await?;
-            tokio::fs::symlink(&outside, &link).await.map_err(io_at(&link))?;
+            if let Some(parent) = link.parent() {
+                tokio::fs::create_dir_all(parent)
+                    .await
+                    .map_err(io_at(parent))?;
+            }
+            tokio::fs::symlink(&outside, &link)
+                .await
+                .map_err(io_at(&link))?;
         }
     }
     Ok(written)
@@ -1302,19 +1478,17 @@ fn escape_target(root: &Path) -> Result<PathBuf, SampleError> {
     Ok(parent.join(format!("{}-outside-secret.txt", name.to_string_lossy())))
 }
 
-async fn create_parent(path: &Path) -> Result<(), SampleError> {
+/// Blocking: creates `path` (and its directory) with `content`'s bytes, streamed in chunks.
+fn write_content(path: &Path, content: &Content) -> Result<(String, u64), SampleError> {
     if let Some(parent) = path.parent() {
-        tokio::fs::create_dir_all(parent).await.map_err(io_at(parent))?;
+        std::fs::create_dir_all(parent).map_err(io_at(parent))?;
     }
-    Ok(())
-}
-
-async fn write_content(path: &Path, content: &Content) -> Result<(String, u64), SampleError> {
-    let mut file = tokio::fs::File::create(path).await.map_err(io_at(path))?;
+    let mut file = std::fs::File::create(path).map_err(io_at(path))?;
     let mut rng = StdRng::seed_from_u64(content.seed);
     let mut hasher = Sha256::new();
     let header = content.kind.header();
-    let chunk_capacity = usize::try_from(content.size).map_or(WRITE_CHUNK_BYTES, |size| size.min(WRITE_CHUNK_BYTES));
+    let chunk_capacity =
+        usize::try_from(content.size).map_or(WRITE_CHUNK_BYTES, |size| size.min(WRITE_CHUNK_BYTES));
     let mut buffer = vec![0u8; chunk_capacity];
     let mut remaining = content.size;
     let mut first = true;
@@ -1328,22 +1502,24 @@ async fn write_content(path: &Path, content: &Content) -> Result<(String, u64), 
             first = false;
         }
         hasher.update(&*chunk);
-        file.write_all(chunk).await.map_err(io_at(path))?;
+        file.write_all(chunk).map_err(io_at(path))?;
         remaining -= len as u64;
     }
-    // tokio completes writes in the background; flush so the file is whole before hashing
-    // results are trusted by anyone reading it.
-    file.flush().await.map_err(io_at(path))?;
     Ok((hex::encode(hasher.finalize()), content.size))
 }
 
-async fn write_account_mapping(mappings_dir: &Path, customers: &[CustomerRow]) -> Result<(), SampleError> {
+async fn write_account_mapping(
+    mappings_dir: &Path,
+    customers: &[CustomerRow],
+) -> Result<(), SampleError> {
     let mut csv = csv::Writer::from_writer(Vec::new());
     csv.write_record(["old_customer_id", "new_account_id"])?;
     for customer in customers.iter().filter(|c| c.mapped) {
         csv.write_record([customer.id.to_string(), account_id(customer.id)])?;
     }
-    let bytes = csv.into_inner().map_err(|e| SampleError::Io(e.into_error()))?;
+    let bytes = csv
+        .into_inner()
+        .map_err(|e| SampleError::Io(e.into_error()))?;
     let path = mappings_dir.join(ACCOUNT_MAPPING_FILE);
     tokio::fs::write(&path, bytes).await.map_err(io_at(&path))?;
     Ok(())
@@ -1375,9 +1551,16 @@ async fn write_legacy_tables(pool: &MySqlPool, plan: &Plan) -> Result<(), Sample
         sqlx::raw_sql(&statement).execute(pool).await?;
     }
 
-    insert_batched(pool, "INSERT INTO customer (id, name, logo) ", &plan.customers, |row, c| {
-        row.push_bind(c.id).push_bind(c.name.clone()).push_bind(c.logo.clone());
-    })
+    insert_batched(
+        pool,
+        "INSERT INTO customer (id, name, logo) ",
+        &plan.customers,
+        |row, c| {
+            row.push_bind(c.id)
+                .push_bind(c.name.clone())
+                .push_bind(c.logo.clone());
+        },
+    )
     .await?;
     insert_batched(
         pool,
@@ -1439,7 +1622,12 @@ async fn write_legacy_tables(pool: &MySqlPool, plan: &Plan) -> Result<(), Sample
     Ok(())
 }
 
-async fn insert_batched<T, F>(pool: &MySqlPool, head: &'static str, rows: &[T], mut bind: F) -> Result<(), sqlx::Error>
+async fn insert_batched<T, F>(
+    pool: &MySqlPool,
+    head: &'static str,
+    rows: &[T],
+    mut bind: F,
+) -> Result<(), sqlx::Error>
 where
     F: FnMut(&mut Separated<'_, 'static, MySql, &'static str>, &T),
 {

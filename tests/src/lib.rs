@@ -1,1 +1,96 @@
+//! Test harness: the real local services (moto for S3/SQS/DynamoDB, MariaDB), each test in
+//! its own namespace (resource prefix, database) so tests run in parallel.
 
+use shared::config::{AwsClients, Resources};
+use sqlx::MySqlPool;
+
+/// The moto endpoint the tests use; `.ci/run` and `infra/local/moto.sh` start it.
+pub fn aws_endpoint() -> String {
+    std::env::var("DTX_TEST_AWS_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5055".into())
+}
+
+pub fn mysql_server_url() -> String {
+    std::env::var("DTX_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// A fresh set of bucket, queues and tables on moto.
+pub struct AwsFixture {
+    pub clients: AwsClients,
+    pub resources: Resources,
+}
+
+impl AwsFixture {
+    pub async fn new(max_receive_count: u32, visibility_timeout_s: u32) -> Self {
+        let endpoint = aws_endpoint();
+        let probe = std::net::TcpStream::connect(endpoint.trim_start_matches("http://"));
+        assert!(probe.is_ok(), "moto is not running at {endpoint}: start it with `bash infra/local/moto.sh start`");
+        let clients = AwsClients::for_endpoint(&endpoint).await;
+        let prefix = unique("t-");
+        let resources = shared::local::provision(&clients, &prefix, max_receive_count, visibility_timeout_s)
+            .await
+            .expect("provision local stack");
+        Self { clients, resources }
+    }
+
+    pub async fn object_keys(&self) -> Vec<String> {
+        let mut keys = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .clients
+                .s3
+                .list_objects_v2()
+                .bucket(&self.resources.bucket)
+                .set_continuation_token(token)
+                .send()
+                .await
+                .expect("list objects");
+            keys.extend(out.contents().iter().filter_map(|o| o.key().map(String::from)));
+            match out.next_continuation_token() {
+                Some(t) => token = Some(t.to_string()),
+                None => break,
+            }
+        }
+        keys.sort();
+        keys
+    }
+
+    pub async fn object_bytes(&self, key: &str) -> Vec<u8> {
+        let out = self.clients.s3.get_object().bucket(&self.resources.bucket).key(key).send().await.expect("get object");
+        out.body.collect().await.expect("read body").into_bytes().to_vec()
+    }
+
+    pub async fn queue_depth(&self, url: &str) -> (u64, u64) {
+        shared::adapters::sqs::queue_depth(&self.clients.sqs, url).await.expect("queue depth")
+    }
+}
+
+/// A throwaway MariaDB database, dropped by `drop_database`.
+pub struct MysqlFixture {
+    pub pool: MySqlPool,
+    pub url: String,
+    name: String,
+}
+
+impl MysqlFixture {
+    pub async fn new() -> Self {
+        let server = mysql_server_url();
+        let admin = MySqlPool::connect(&server).await.expect("MariaDB is running (infra/local/services.sh)");
+        let name = unique("dtx_t_");
+        sqlx::query(&format!("CREATE DATABASE {name} CHARACTER SET utf8mb4")).execute(&admin).await.expect("create database");
+        admin.close().await;
+        let url = format!("{server}/{name}");
+        let pool = shared::legacy::connect(&url, 4).await.expect("connect test database");
+        Self { pool, url, name }
+    }
+
+    pub async fn drop_database(self) {
+        self.pool.close().await;
+        let admin = MySqlPool::connect(&mysql_server_url()).await.expect("connect");
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {}", self.name)).execute(&admin).await.expect("drop database");
+    }
+}

@@ -44,7 +44,8 @@ struct TestDb {
 
 impl TestDb {
     async fn create() -> Result<Self> {
-        let server_url = std::env::var("DTX_TEST_MYSQL_URL").unwrap_or_else(|_| DEFAULT_SERVER_URL.to_owned());
+        let server_url =
+            std::env::var("DTX_TEST_MYSQL_URL").unwrap_or_else(|_| DEFAULT_SERVER_URL.to_owned());
         let server = MySqlPoolOptions::new()
             .max_connections(1)
             .connect(&server_url)
@@ -98,7 +99,10 @@ async fn run(pool: &MySqlPool) -> Result<()> {
 
     let expected_keys: BTreeSet<&String> = summary.expected.keys().collect();
     let db_keys: BTreeSet<&String> = candidates.keys().collect();
-    assert_eq!(expected_keys, db_keys, "summary keys differ from the database's source files");
+    assert_eq!(
+        expected_keys, db_keys,
+        "summary keys differ from the database's source files"
+    );
 
     for (key, file) in &summary.expected {
         assert_eq!(&file.source_key, key);
@@ -113,7 +117,10 @@ async fn run(pool: &MySqlPool) -> Result<()> {
     std::fs::write(root.join("stray.txt"), b"left over from a previous run")?;
     let again = sample::generate(pool, &root, &mappings, &spec).await?;
     assert_eq!(summary, again, "same seed must give the same summary");
-    assert!(!root.join("stray.txt").exists(), "stray file survived regeneration");
+    assert!(
+        !root.join("stray.txt").exists(),
+        "stray file survived regeneration"
+    );
     check_tree_is_exactly_the_summary(&root, &again)?;
     check_row_counts(pool, &again).await?;
 
@@ -143,13 +150,19 @@ async fn check_row_counts(pool: &MySqlPool, summary: &SampleSummary) -> Result<(
 }
 
 /// Checks the CSV and returns its new account ids.
-async fn check_account_mapping(pool: &MySqlPool, mappings: &Path, summary: &SampleSummary) -> Result<BTreeSet<String>> {
+async fn check_account_mapping(
+    pool: &MySqlPool,
+    mappings: &Path,
+    summary: &SampleSummary,
+) -> Result<BTreeSet<String>> {
     let text = std::fs::read_to_string(mappings.join("id_mapping_accounts.csv"))?;
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some("old_customer_id,new_account_id"));
     let mut mapped = BTreeMap::new();
     for line in lines {
-        let (old, new) = line.split_once(',').context("mapping line without a comma")?;
+        let (old, new) = line
+            .split_once(',')
+            .context("mapping line without a comma")?;
         mapped.insert(old.parse::<u64>()?, new.to_owned());
     }
 
@@ -159,9 +172,16 @@ async fn check_account_mapping(pool: &MySqlPool, mappings: &Path, summary: &Samp
     assert!(!summary.unmapped_customer_ids.is_empty());
     for id in customer_ids.into_iter().map(u64::from) {
         if summary.unmapped_customer_ids.contains(&id) {
-            assert!(!mapped.contains_key(&id), "unmapped customer {id} is in the CSV");
+            assert!(
+                !mapped.contains_key(&id),
+                "unmapped customer {id} is in the CSV"
+            );
         } else {
-            assert_eq!(mapped.get(&id), Some(&(5000 + id).to_string()), "customer {id}");
+            assert_eq!(
+                mapped.get(&id),
+                Some(&(5000 + id).to_string()),
+                "customer {id}"
+            );
         }
     }
     Ok(mapped.into_values().collect())
@@ -173,16 +193,20 @@ async fn check_account_mapping(pool: &MySqlPool, mappings: &Path, summary: &Samp
 async fn source_candidates(pool: &MySqlPool) -> Result<BTreeMap<String, Vec<Option<String>>>> {
     let mut sources = BTreeMap::new();
 
-    let repo_files = sqlx::query("SELECT id, repo_filepath, attachment_id FROM repo_file ORDER BY id")
-        .fetch_all(pool)
-        .await?;
+    let repo_files =
+        sqlx::query("SELECT id, repo_filepath, attachment_id FROM repo_file ORDER BY id")
+            .fetch_all(pool)
+            .await?;
     let attachments = sqlx::query(
         "SELECT a.id, a.name, a.certificate_id, a.document_id, d.customer_id AS document_customer_id \
          FROM attachment a LEFT JOIN document d ON d.id = a.document_id",
     )
     .fetch_all(pool)
     .await?;
-    let attachment_ids: BTreeSet<u32> = attachments.iter().map(|row| row.get::<u32, _>("id")).collect();
+    let attachment_ids: BTreeSet<u32> = attachments
+        .iter()
+        .map(|row| row.get::<u32, _>("id"))
+        .collect();
 
     // Rows are in id order, so the first repo_file seen for an attachment is its primary.
     let mut primary: BTreeMap<u32, Option<String>> = BTreeMap::new();
@@ -204,8 +228,13 @@ async fn source_candidates(pool: &MySqlPool) -> Result<BTreeMap<String, Vec<Opti
     for row in &attachments {
         let id: u32 = row.get("id");
         let name: String = row.get("name");
-        let dir = match (row.get::<Option<u32>, _>("certificate_id"), row.get::<Option<u32>, _>("document_id")) {
-            (Some(certificate), None) => format!("attachments/certificate_management/{certificate}"),
+        let dir = match (
+            row.get::<Option<u32>, _>("certificate_id"),
+            row.get::<Option<u32>, _>("document_id"),
+        ) {
+            (Some(certificate), None) => {
+                format!("attachments/certificate_management/{certificate}")
+            }
             (None, Some(document)) => {
                 let customer: u32 = row.get("document_customer_id");
                 format!("attachments/document_management/{customer}/{document}")
@@ -221,10 +250,15 @@ async fn source_candidates(pool: &MySqlPool) -> Result<BTreeMap<String, Vec<Opti
         sources.insert(format!("attachment:{id}"), paths);
     }
 
-    let customers = sqlx::query("SELECT id, logo FROM customer").fetch_all(pool).await?;
+    let customers = sqlx::query("SELECT id, logo FROM customer")
+        .fetch_all(pool)
+        .await?;
     for row in &customers {
         let id: u32 = row.get("id");
-        if let Some(logo) = row.get::<Option<String>, _>("logo").filter(|l| !l.is_empty()) {
+        if let Some(logo) = row
+            .get::<Option<String>, _>("logo")
+            .filter(|l| !l.is_empty())
+        {
             sources.insert(format!("logo:{id}"), vec![Some(format!("logos/{logo}"))]);
         }
     }
@@ -243,7 +277,9 @@ fn percent_decode(name: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
         match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
             (b'%', Some(byte)) => {
                 out.push(byte);
@@ -282,43 +318,92 @@ fn check_expectation(
     }
     match (&file.outcome, &file.account_id) {
         (ExpectedOutcome::Present { sha256_hex, size }, Some(account)) => {
-            assert!(accounts.contains(account), "{key}: account {account} not in the mapping");
-            let relative = file.relative_path.as_ref().context("present without a path")?;
+            assert!(
+                accounts.contains(account),
+                "{key}: account {account} not in the mapping"
+            );
+            let relative = file
+                .relative_path
+                .as_ref()
+                .context("present without a path")?;
             let path = root.join(relative);
-            let meta = path.symlink_metadata().with_context(|| format!("{key}: {relative}"))?;
+            let meta = path
+                .symlink_metadata()
+                .with_context(|| format!("{key}: {relative}"))?;
             assert!(meta.is_file(), "{key}: {relative} is not a regular file");
             assert_eq!(meta.len(), *size, "{key}: size of {relative}");
-            assert_eq!(&sha256_file(&path)?, sha256_hex, "{key}: sha256 of {relative}");
+            assert_eq!(
+                &sha256_file(&path)?,
+                sha256_hex,
+                "{key}: sha256 of {relative}"
+            );
             // What the migration tries first must be the file it will find, or absent.
-            let first = candidates.iter().flatten().find(|c| exists_no_follow(&root.join(c)));
+            let first = candidates
+                .iter()
+                .flatten()
+                .find(|c| exists_no_follow(&root.join(c)));
             assert_eq!(first, Some(relative), "{key}: first existing candidate");
         }
         (ExpectedOutcome::Missing, Some(_)) => {
             assert_eq!(file.relative_path, None, "{key}");
             for candidate in &candidate_paths {
-                assert!(!exists_no_follow(&root.join(candidate)), "{key}: {candidate} exists");
+                assert!(
+                    !exists_no_follow(&root.join(candidate)),
+                    "{key}: {candidate} exists"
+                );
             }
         }
-        (ExpectedOutcome::Rejected { why: "escapes root" }, Some(_)) => {
+        (
+            ExpectedOutcome::Rejected {
+                why: "escapes root",
+            },
+            Some(_),
+        ) => {
             assert_eq!(file.case, case::SYMLINK_ESCAPE, "{key}");
-            let relative = file.relative_path.as_ref().context("escape without a path")?;
+            let relative = file
+                .relative_path
+                .as_ref()
+                .context("escape without a path")?;
             let link = root.join(relative);
-            assert!(link.symlink_metadata()?.file_type().is_symlink(), "{key}: not a symlink");
-            let target = link.canonicalize().with_context(|| format!("{key}: dangling symlink"))?;
-            assert!(!target.starts_with(root), "{key}: {} is inside the root", target.display());
+            assert!(
+                link.symlink_metadata()?.file_type().is_symlink(),
+                "{key}: not a symlink"
+            );
+            let target = link
+                .canonicalize()
+                .with_context(|| format!("{key}: dangling symlink"))?;
+            assert!(
+                !target.starts_with(root),
+                "{key}: {} is inside the root",
+                target.display()
+            );
         }
-        (ExpectedOutcome::Rejected { why: "unmapped account" }, None) => {
+        (
+            ExpectedOutcome::Rejected {
+                why: "unmapped account",
+            },
+            None,
+        ) => {
             assert_eq!(file.case, case::UNMAPPED_ACCOUNT, "{key}");
             if let Some(relative) = &file.relative_path {
-                assert!(root.join(relative).is_file(), "{key}: {relative} should exist");
+                assert!(
+                    root.join(relative).is_file(),
+                    "{key}: {relative} should exist"
+                );
             }
         }
-        (outcome, account) => panic!("{key}: unexpected outcome {outcome:?} with account {account:?}"),
+        (outcome, account) => {
+            panic!("{key}: unexpected outcome {outcome:?} with account {account:?}")
+        }
     }
     Ok(())
 }
 
-fn check_orphans(root: &Path, candidates: &BTreeMap<String, Vec<Option<String>>>, summary: &SampleSummary) -> Result<()> {
+fn check_orphans(
+    root: &Path,
+    candidates: &BTreeMap<String, Vec<Option<String>>>,
+    summary: &SampleSummary,
+) -> Result<()> {
     ensure!(summary.orphan_files.len() >= 3, "too few orphans");
     let referenced: BTreeSet<&String> = candidates.values().flatten().flatten().collect();
     for area in ["attachments/", "filerepo/", "logos/"] {
@@ -328,8 +413,14 @@ fn check_orphans(root: &Path, candidates: &BTreeMap<String, Vec<Option<String>>>
         );
     }
     for orphan in &summary.orphan_files {
-        assert!(root.join(orphan).symlink_metadata()?.is_file(), "orphan {orphan} is not a file");
-        assert!(!referenced.contains(orphan), "orphan {orphan} is referenced by a row");
+        assert!(
+            root.join(orphan).symlink_metadata()?.is_file(),
+            "orphan {orphan} is not a file"
+        );
+        assert!(
+            !referenced.contains(orphan),
+            "orphan {orphan} is referenced by a row"
+        );
     }
     Ok(())
 }
@@ -380,7 +471,10 @@ fn check_scenarios(summary: &SampleSummary, spec: &SampleSpec) {
     // Generations are exercised in both attachment areas.
     for generation in [case::GEN1, case::GEN2, case::GEN3] {
         for area in ["certificates", "documents"] {
-            let found = summary.expected.values().any(|f| f.case == generation && f.area == area);
+            let found = summary
+                .expected
+                .values()
+                .any(|f| f.case == generation && f.area == area);
             assert!(found, "no {generation} file in {area}");
         }
     }
@@ -391,7 +485,10 @@ fn check_scenarios(summary: &SampleSummary, spec: &SampleSpec) {
         .filter(|f| f.outcome == ExpectedOutcome::Missing)
         .map(|f| f.area)
         .collect();
-    assert_eq!(missing_areas, BTreeSet::from(["certificates", "documents", "filerepo", "logos"]));
+    assert_eq!(
+        missing_areas,
+        BTreeSet::from(["certificates", "documents", "filerepo", "logos"])
+    );
 
     let large = present(summary, case::LARGE);
     assert_eq!(large.len(), 1);
@@ -399,54 +496,101 @@ fn check_scenarios(summary: &SampleSummary, spec: &SampleSpec) {
 
     let zero = present(summary, case::ZERO_BYTE);
     assert!(zero.len() >= 2);
-    assert!(zero.iter().all(|(_, sha, size)| sha == EMPTY_SHA256 && *size == 0));
+    assert!(zero
+        .iter()
+        .all(|(_, sha, size)| sha == EMPTY_SHA256 && *size == 0));
 
     // One tenant holds the same bytes several times; another tenant holds them too.
     let same = present(summary, case::DUP_SAME_TENANT);
     assert!(same.len() >= 2);
-    assert!(same.iter().all(|(account, sha, _)| (account, sha) == (&same[0].0, &same[0].1)));
+    assert!(same
+        .iter()
+        .all(|(account, sha, _)| (account, sha) == (&same[0].0, &same[0].1)));
     let cross = present(summary, case::DUP_CROSS_TENANT);
-    assert!(cross.iter().any(|(account, sha, _)| sha == &same[0].1 && account != &same[0].0));
+    assert!(cross
+        .iter()
+        .any(|(account, sha, _)| sha == &same[0].1 && account != &same[0].0));
 
     // A secondary repo_file is the same file as its attachment's primary.
-    for secondary in summary.expected.values().filter(|f| f.case == case::MULTI_REPO_SECONDARY) {
+    for secondary in summary
+        .expected
+        .values()
+        .filter(|f| f.case == case::MULTI_REPO_SECONDARY)
+    {
         let twin = summary.expected.values().find(|f| {
-            f.case == case::MULTI_REPO_PRIMARY && f.relative_path == secondary.relative_path && f.outcome == secondary.outcome
+            f.case == case::MULTI_REPO_PRIMARY
+                && f.relative_path == secondary.relative_path
+                && f.outcome == secondary.outcome
         });
-        assert!(twin.is_some(), "{} has no matching primary", secondary.source_key);
+        assert!(
+            twin.is_some(),
+            "{} has no matching primary",
+            secondary.source_key
+        );
     }
 
-    let names: Vec<&str> = summary.expected.values().filter_map(|f| f.relative_path.as_deref()).collect();
-    for fragment in ["Zertifikat Müller – 2019.pdf", "保险证书.pdf", "100% complete.pdf", " "] {
-        assert!(names.iter().any(|n| n.ends_with(fragment) || n.contains(fragment)), "no file named like {fragment:?}");
+    let names: Vec<&str> = summary
+        .expected
+        .values()
+        .filter_map(|f| f.relative_path.as_deref())
+        .collect();
+    for fragment in [
+        "Zertifikat Müller – 2019.pdf",
+        "保险证书.pdf",
+        "100% complete.pdf",
+        " ",
+    ] {
+        assert!(
+            names
+                .iter()
+                .any(|n| n.ends_with(fragment) || n.contains(fragment)),
+            "no file named like {fragment:?}"
+        );
     }
 }
 
 async fn check_percent_encoded(pool: &MySqlPool, summary: &SampleSummary) -> Result<()> {
-    let encoded: Vec<(u32, String)> = sqlx::query_as("SELECT id, name FROM attachment WHERE name LIKE '%\\%20%'")
-        .fetch_all(pool)
-        .await?;
+    let encoded: Vec<(u32, String)> =
+        sqlx::query_as("SELECT id, name FROM attachment WHERE name LIKE '%\\%20%'")
+            .fetch_all(pool)
+            .await?;
     ensure!(!encoded.is_empty(), "no percent-encoded attachment name");
     for (id, name) in encoded {
         let file = &summary.expected[&format!("attachment:{id}")];
-        let relative = file.relative_path.as_deref().context("percent-encoded without a path")?;
-        assert!(relative.ends_with(&percent_decode(&name)), "{relative} vs {name}");
+        let relative = file
+            .relative_path
+            .as_deref()
+            .context("percent-encoded without a path")?;
+        assert!(
+            relative.ends_with(&percent_decode(&name)),
+            "{relative} vs {name}"
+        );
     }
 
     // Fallback and NULL-path cases: the repo_filepath must be unusable for the test to mean much.
     for file in summary.expected.values() {
-        let Some(id) = file.source_key.strip_prefix("attachment:") else { continue };
+        let Some(id) = file.source_key.strip_prefix("attachment:") else {
+            continue;
+        };
         let id: u32 = id.parse()?;
-        let path: Option<Option<String>> =
-            sqlx::query_scalar("SELECT repo_filepath FROM repo_file WHERE attachment_id = ? ORDER BY id LIMIT 1")
-                .bind(id)
-                .fetch_optional(pool)
-                .await?;
+        let path: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT repo_filepath FROM repo_file WHERE attachment_id = ? ORDER BY id LIMIT 1",
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
         match file.case {
             case::NULL_FILEPATH => assert_eq!(path, Some(None), "{}", file.source_key),
             case::FALLBACK_CONSTRUCTED => {
-                let stale = path.flatten().context("fallback case without a repo_filepath")?;
-                assert_ne!(strip_legacy_prefix(&stale), file.relative_path, "{}", file.source_key);
+                let stale = path
+                    .flatten()
+                    .context("fallback case without a repo_filepath")?;
+                assert_ne!(
+                    strip_legacy_prefix(&stale),
+                    file.relative_path,
+                    "{}",
+                    file.source_key
+                );
             }
             case::PERCENT_ENCODED => assert_eq!(path, None, "{}", file.source_key),
             _ => {}
@@ -464,7 +608,10 @@ fn check_tree_is_exactly_the_summary(root: &Path, summary: &SampleSummary) -> Re
             if entry.file_type()?.is_dir() {
                 walk(&path, root, out)?;
             } else {
-                let relative = path.strip_prefix(root)?.to_str().context("non-UTF-8 name")?;
+                let relative = path
+                    .strip_prefix(root)?
+                    .to_str()
+                    .context("non-UTF-8 name")?;
                 out.insert(relative.to_owned());
             }
         }
@@ -472,7 +619,11 @@ fn check_tree_is_exactly_the_summary(root: &Path, summary: &SampleSummary) -> Re
     }
     let mut on_disk = BTreeSet::new();
     walk(root, root, &mut on_disk)?;
-    let mut wanted: BTreeSet<String> = summary.expected.values().filter_map(|f| f.relative_path.clone()).collect();
+    let mut wanted: BTreeSet<String> = summary
+        .expected
+        .values()
+        .filter_map(|f| f.relative_path.clone())
+        .collect();
     wanted.extend(summary.orphan_files.iter().cloned());
     assert_eq!(on_disk, wanted);
     Ok(())

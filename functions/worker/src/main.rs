@@ -1,1 +1,28 @@
-fn main() {}
+//! The worker Lambda: SQS-triggered, EFS mounted. Builds its clients and settings once, then
+//! answers each batch with the records SQS should retry (ReportBatchItemFailures).
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use shared::config::{efs_root_from_env, AwsClients, Resources};
+use shared::source::MountedSource;
+use shared::worker::{Worker, WorkerSettings};
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init();
+    let worker = build().await?;
+    run(service_fn(|event: LambdaEvent<SqsEvent>| handle(&worker, event))).await
+}
+
+async fn build() -> anyhow::Result<Worker> {
+    let resources = Resources::from_env()?;
+    let settings = WorkerSettings::from_env()?;
+    let source = MountedSource::new(&efs_root_from_env()?)?;
+    let clients = AwsClients::from_env().await;
+    Ok(shared::wiring::worker(&clients, &resources, settings, Arc::new(source)))
+}
+
+async fn handle(worker: &Worker, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
+    Ok(worker.handle_batch(event.payload).await)
+}

@@ -218,6 +218,12 @@ impl ObjectStore for MemoryObjects {
         Ok(PutOutcome::Created)
     }
 
+    async fn read_sha256(&self, key: &str) -> Result<(hashing::Sha256Digest, u64), PortError> {
+        let objects = self.objects.lock().unwrap();
+        let (body, _) = objects.get(key).ok_or_else(|| PortError::permanent("get_object", "NoSuchKey"))?;
+        Ok((hashing::sha256(body), body.len() as u64))
+    }
+
     async fn abort_multipart(&self, _key: &str, upload_id: &str) -> Result<(), PortError> {
         self.uploads.lock().unwrap().remove(upload_id);
         *self.aborted.lock().unwrap() += 1;

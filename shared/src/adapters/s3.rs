@@ -147,6 +147,26 @@ impl ObjectStore for S3Objects {
         }
     }
 
+    async fn read_sha256(&self, key: &str) -> Result<(crate::hashing::Sha256Digest, u64), PortError> {
+        use sha2::Digest;
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| classify("s3 get_object", e))?;
+        let mut body = out.body;
+        let mut hasher = sha2::Sha256::new();
+        let mut size = 0u64;
+        while let Some(chunk) = body.try_next().await.map_err(|e| PortError::retryable("s3 get_object", e))? {
+            size += chunk.len() as u64;
+            hasher.update(&chunk);
+        }
+        Ok((hasher.finalize().into(), size))
+    }
+
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), PortError> {
         self.client
             .abort_multipart_upload()
