@@ -445,7 +445,16 @@ impl DryRunReport {
             }
         };
         list(&mut o, "Missing files", &self.missing);
-        list(&mut o, "Rejected files", &self.rejected);
+        let mut by_reason: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (key, reason) in &self.rejected {
+            by_reason.entry(reason.as_str()).or_default().push(key.as_str());
+        }
+        o.push_str(&format!("Rejected files ({}), by reason:\n", self.rejected.len()));
+        for (reason, keys) in by_reason {
+            let shown: Vec<&str> = keys.iter().take(5).copied().collect();
+            let more = if keys.len() > 5 { format!(", ... {} more", keys.len() - 5) } else { String::new() };
+            o.push_str(&format!("  {} x {reason}\n      {}{more}\n", keys.len(), shown.join(", ")));
+        }
         o
     }
 }

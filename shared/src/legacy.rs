@@ -33,8 +33,7 @@ pub fn expected_columns(ddl: &str) -> BTreeMap<String, Vec<String>> {
         if upper.starts_with("CREATE TABLE") {
             let name = line
                 .split_whitespace()
-                .filter(|w| !matches!(w.to_ascii_uppercase().as_str(), "CREATE" | "TABLE" | "IF" | "NOT" | "EXISTS" | "("))
-                .next()
+                .find(|w| !matches!(w.to_ascii_uppercase().as_str(), "CREATE" | "TABLE" | "IF" | "NOT" | "EXISTS" | "("))
                 .unwrap_or_default()
                 .trim_matches(|c| c == '`' || c == '(')
                 .to_string();
@@ -327,19 +326,6 @@ fn plan_logo(row: &MySqlRow, id: u64, accounts: &HashMap<u64, String>) -> Result
     Ok(m)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ddl_columns_are_extracted() {
-        let cols = expected_columns(LEGACY_DDL);
-        assert_eq!(cols["repo_file"], ["id", "repo_filepath", "treatment", "status", "upload_src", "certificate_id", "document_id", "attachment_id", "customer_id"]);
-        assert!(cols["attachment"].contains(&"create_time".to_string()));
-        assert!(cols.contains_key("customer"));
-    }
-}
-
 /// Connects using a Secrets Manager secret in the RDS format (`username`, `password`,
 /// `host`, `port`, `dbname`): credentials never pass through environment variables or logs.
 pub async fn connect_with_secret(
@@ -379,4 +365,17 @@ pub async fn connect_with_secret(
         .database(&secret.dbname)
         .ssl_mode(sqlx::mysql::MySqlSslMode::Required);
     Ok(MySqlPoolOptions::new().max_connections(max_connections).connect_with(options).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ddl_columns_are_extracted() {
+        let cols = expected_columns(LEGACY_DDL);
+        assert_eq!(cols["repo_file"], ["id", "repo_filepath", "treatment", "status", "upload_src", "certificate_id", "document_id", "attachment_id", "customer_id"]);
+        assert!(cols["attachment"].contains(&"create_time".to_string()));
+        assert!(cols.contains_key("customer"));
+    }
 }

@@ -104,7 +104,7 @@ impl PathRules {
                 ));
             }
         }
-        rules.sort_by(|a, b| b.legacy_prefix.len().cmp(&a.legacy_prefix.len()));
+        rules.sort_by_key(|r| std::cmp::Reverse(r.legacy_prefix.len()));
         Ok(Self { rules })
     }
 

@@ -150,10 +150,14 @@ impl DedupStore for MemoryDedup {
 
 /// A bucket in memory that, like S3, verifies the SHA-256 it is given and honours
 /// `If-None-Match: *`. `puts` counts the uploads that actually stored bytes.
+type Metadata = HashMap<String, String>;
+/// An upload in progress: key, parts by number, metadata.
+type PendingUpload = (String, BTreeMap<i32, Vec<u8>>, Metadata);
+
 #[derive(Default)]
 pub struct MemoryObjects {
-    pub objects: Mutex<BTreeMap<String, (Vec<u8>, HashMap<String, String>)>>,
-    pub uploads: Mutex<HashMap<String, (String, BTreeMap<i32, Vec<u8>>, HashMap<String, String>)>>,
+    pub objects: Mutex<BTreeMap<String, (Vec<u8>, Metadata)>>,
+    pub uploads: Mutex<HashMap<String, PendingUpload>>,
     pub puts: Mutex<u64>,
     pub aborted: Mutex<u64>,
 }

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The test command: starts the local services (PostgreSQL, MariaDB, moto), lints the SAM
+# template, checks clippy, then runs every unit and integration test.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bash infra/local/services.sh
+export DTX_TEST_AWS_ENDPOINT
+DTX_TEST_AWS_ENDPOINT="$(bash infra/local/moto.sh start)"
+bash infra/check-template.sh
+cargo clippy -q --workspace --all-targets -- -D warnings
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi
