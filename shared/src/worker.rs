@@ -22,6 +22,7 @@ use futures::StreamExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 /// Whether equal content is shared only within a tenant (default) or across tenants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,9 +188,8 @@ impl Worker {
         };
         let key = message.source.key();
         let span = tracing::info_span!("file", source = %key, message_id = %delivery.message_id);
-        let _guard = span.enter();
         let started = Instant::now();
-        let result = match self.process_message(&delivery, &message).await {
+        let result = match self.process_message(&delivery, &message).instrument(span.clone()).await {
             Ok(r) => r,
             Err(e) => {
                 let attempts = delivery.receive_count;
@@ -200,7 +200,7 @@ impl Worker {
                 RecordResult::Retry(e.to_string())
             }
         };
-        tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, result = ?result, "file processed");
+        span.in_scope(|| tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, result = ?result, "file processed"));
         result
     }
 
@@ -268,14 +268,15 @@ impl Worker {
 
         // Small files are read once and kept for the upload; large ones are hashed in a
         // streaming pass first (the content-addressed key needs the hash before uploading).
-        let (body, digest, first_pass_parts) = if multipart {
+        // The permit accounts for a small file's bytes from the read until the upload is done.
+        let (body, digest, first_pass_parts, body_permit) = if multipart {
             let (digest, parts) = self.hash_streaming(&located).await?;
-            (None, digest, Some(parts))
+            (None, digest, Some(parts), None)
         } else {
-            let _permit = self.reserve(size).await;
+            let permit = self.reserve(size).await;
             let bytes = located.reader.read_range(0, size as usize).await?;
             let (bytes, digest) = hashing::sha256_owned(bytes).await;
-            (Some(bytes), digest, None)
+            (Some(bytes), digest, None, Some(permit))
         };
         let hash_hex = hashing::to_hex(&digest);
         let dedup_key = match self.settings.dedup_scope {
@@ -319,7 +320,6 @@ impl Worker {
             ];
             let part_digests = match body {
                 Some(bytes) => {
-                    let _permit = self.reserve(size).await;
                     self.ports.objects.put_object(&s3_key, bytes, &hashing::to_b64(&digest), &metadata).await?;
                     None
                 }
@@ -331,7 +331,9 @@ impl Worker {
             }
             Ok(())
         };
-        if let Err(e) = upload.await {
+        let uploaded = upload.await;
+        drop(body_permit);
+        if let Err(e) = uploaded {
             // Let a waiting twin proceed now rather than after the lease runs out.
             if let Err(release_err) = self.ports.dedup.release(&dedup_key, &key).await {
                 tracing::warn!(error = %release_err, "could not release the content claim; it will expire");
@@ -507,11 +509,11 @@ impl Worker {
         check_stored(&stored, s3_key, size, digest, part_digests)
     }
 
+    /// Holds `bytes` of the memory budget until the permit drops.
     async fn reserve(&self, bytes: u64) -> tokio::sync::SemaphorePermit<'_> {
-        let total = self.memory.available_permits().max(1) as u64;
-        let wanted = bytes.div_ceil(self.memory_unit).max(1);
-        // A single file larger than the whole budget still proceeds, alone.
-        let units = wanted.min(total.max(self.settings.memory_budget_bytes / self.memory_unit).max(1)) as u32;
+        let budget_units = (self.settings.memory_budget_bytes / self.memory_unit).max(1);
+        // A request larger than the whole budget takes all of it and so runs alone.
+        let units = bytes.div_ceil(self.memory_unit).clamp(1, budget_units) as u32;
         self.memory.acquire_many(units).await.expect("memory semaphore is never closed")
     }
 
