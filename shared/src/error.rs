@@ -17,14 +17,21 @@ pub struct PortError {
     pub operation: &'static str,
     pub retry: Retry,
     pub message: String,
+    /// When a retry is known to be pointless before some time (another worker's lease on the
+    /// same content), how long to wait.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl PortError {
     pub fn retryable(operation: &'static str, message: impl fmt::Display) -> Self {
-        Self { operation, retry: Retry::Retryable, message: message.to_string() }
+        Self { operation, retry: Retry::Retryable, message: message.to_string(), retry_after: None }
     }
     pub fn permanent(operation: &'static str, message: impl fmt::Display) -> Self {
-        Self { operation, retry: Retry::Permanent, message: message.to_string() }
+        Self { operation, retry: Retry::Permanent, message: message.to_string(), retry_after: None }
+    }
+    pub fn with_retry_after(mut self, wait: std::time::Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
     }
     pub fn is_retryable(&self) -> bool {
         self.retry == Retry::Retryable

@@ -185,3 +185,10 @@ pub trait WorkQueue: Send + Sync {
     /// Visible and in-flight message counts.
     async fn depth(&self) -> Result<(u64, u64), PortError>;
 }
+
+/// Reschedules a delivery: a message whose retry cannot succeed before some time is made
+/// visible again then, instead of after the queue's long visibility timeout.
+#[async_trait]
+pub trait Redelivery: Send + Sync {
+    async fn redeliver_after(&self, receipt_handle: &str, wait: std::time::Duration) -> Result<(), PortError>;
+}

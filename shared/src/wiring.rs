@@ -3,7 +3,7 @@
 
 use crate::adapters::dynamodb::{DynamoDedup, DynamoManifest, DynamoRuns};
 use crate::adapters::s3::S3Objects;
-use crate::adapters::sqs::{SqsDeadLetters, SqsSender};
+use crate::adapters::sqs::{SqsDeadLetters, SqsRedelivery, SqsSender};
 use crate::config::{AwsClients, Resources};
 use crate::inventory::Inventory;
 use crate::paths::PathRules;
@@ -20,6 +20,7 @@ pub fn worker(clients: &AwsClients, resources: &Resources, settings: WorkerSetti
         objects: Arc::new(S3Objects::new(clients.s3.clone(), &resources.bucket)),
         dead_letters: Arc::new(SqsDeadLetters::new(clients.sqs.clone(), &resources.dlq_url)),
         source,
+        redelivery: Some(Arc::new(SqsRedelivery::new(clients.sqs.clone(), &resources.queue_url))),
     };
     Worker::new(settings, ports)
 }

@@ -99,6 +99,8 @@ pub struct WorkerPorts {
     pub objects: Arc<dyn ObjectStore>,
     pub dead_letters: Arc<dyn DeadLetters>,
     pub source: Arc<dyn FileSource>,
+    /// Optional: shortens the wait before a retry that needs another worker to finish first.
+    pub redelivery: Option<Arc<dyn crate::ports::Redelivery>>,
 }
 
 pub struct Worker {
@@ -153,7 +155,17 @@ impl Worker {
             .map(|record| async move {
                 let id = record.message_id.clone();
                 let result = match delivery_from(&record) {
-                    Some(d) => self.process(d).await,
+                    Some(d) => {
+                        let (result, retry_after) = self.process_with_hint(d).await;
+                        if let (Some(wait), Some(redelivery), Some(handle)) =
+                            (retry_after, &self.ports.redelivery, record.receipt_handle.as_deref())
+                        {
+                            if let Err(e) = redelivery.redeliver_after(handle, wait).await {
+                                tracing::warn!(error = %e, "could not shorten the retry delay; the visibility timeout applies");
+                            }
+                        }
+                        result
+                    }
                     None => RecordResult::Retry("record has no message id or body".into()),
                 };
                 (id, result)
@@ -182,16 +194,23 @@ impl Worker {
 
     /// Processes one delivery end to end.
     pub async fn process(&self, delivery: Delivery) -> RecordResult {
+        self.process_with_hint(delivery).await.0
+    }
+
+    /// Like `process`, plus how long a retry should wait when that is known.
+    async fn process_with_hint(&self, delivery: Delivery) -> (RecordResult, Option<Duration>) {
         let message = match FileMessage::parse(&delivery.body) {
             Ok(m) => m,
-            Err(e) => return self.reject_unparseable(&delivery, &e.to_string()).await,
+            Err(e) => return (self.reject_unparseable(&delivery, &e.to_string()).await, None),
         };
         let key = message.source.key();
         let span = tracing::info_span!("file", source = %key, message_id = %delivery.message_id);
         let started = Instant::now();
+        let mut retry_after = None;
         let result = match self.process_message(&delivery, &message).instrument(span.clone()).await {
             Ok(r) => r,
             Err(e) => {
+                retry_after = e.retry_after;
                 let attempts = delivery.receive_count;
                 let outcome = Outcome::Failed { error: e.to_string(), attempts };
                 if let Err(record_err) = self.ports.manifest.record(&key, &outcome).await {
@@ -201,7 +220,7 @@ impl Worker {
             }
         };
         span.in_scope(|| tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, result = ?result, "file processed"));
-        result
+        (result, retry_after)
     }
 
     async fn process_message(&self, delivery: &Delivery, message: &FileMessage) -> Result<RecordResult, PortError> {
@@ -363,10 +382,14 @@ impl Worker {
                 ClaimAttempt::Existing(ClaimState::Claimed { owner: holder, lease_until_ms }) => {
                     if Instant::now() >= deadline {
                         let wait_s = ((lease_until_ms - now_ms()).max(0)) / 1000;
+                        // Retry shortly after the holder should be done, not after the queue's
+                        // visibility timeout (which must cover a whole invocation).
+                        let wait = Duration::from_secs(wait_s as u64).min(self.settings.lease) + Duration::from_secs(5);
                         return Err(PortError::retryable(
                             "dedup claim",
                             format!("equal content is being uploaded by {holder} (lease ends in {wait_s}s); retry later"),
-                        ));
+                        )
+                        .with_retry_after(wait));
                     }
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_secs(2));
@@ -670,6 +693,7 @@ mod tests {
         objects: Arc<MemoryObjects>,
         dlq: Arc<MemoryDeadLetters>,
         source: Arc<MemorySource>,
+        redelivery: Arc<MemoryRedelivery>,
     }
 
     fn harness(tweak: impl FnOnce(&mut WorkerSettings)) -> Harness {
@@ -682,14 +706,16 @@ mod tests {
             Arc::new(MemoryDeadLetters::default()),
             Arc::new(MemorySource::default()),
         );
+        let redelivery = Arc::new(MemoryRedelivery::default());
         let ports = WorkerPorts {
             manifest: manifest.clone(),
             dedup: dedup.clone(),
             objects: objects.clone(),
             dead_letters: dlq.clone(),
             source: source.clone(),
+            redelivery: Some(redelivery.clone()),
         };
-        Harness { worker: Worker::new(settings, ports), manifest, dedup, objects, dlq, source }
+        Harness { worker: Worker::new(settings, ports), manifest, dedup, objects, dlq, source, redelivery }
     }
 
     fn message(id: u64, account: Option<&str>, path: &str) -> FileMessage {
@@ -901,6 +927,7 @@ mod tests {
             objects: h.objects.clone(),
             dead_letters: h.dlq.clone(),
             source: Arc::new(ChangingSource(reader)),
+            redelivery: None,
         };
         h.worker = Worker::new(h.worker.settings().clone(), ports);
         let r = h.worker.process(delivery("c", &message(1, Some("7"), P1))).await;
@@ -921,6 +948,7 @@ mod tests {
         for (id, m) in [("ok", message(1, Some("7"), P1)), ("busy", message(2, Some("7"), P2))] {
             let mut r = SqsMessage::default();
             r.message_id = Some(id.into());
+            r.receipt_handle = Some(format!("handle-{id}"));
             r.body = Some(m.to_json());
             r.attributes.insert("ApproximateReceiveCount".into(), "3".into());
             event.records.push(r);
@@ -928,6 +956,12 @@ mod tests {
         let response = h.worker.handle_batch(event).await;
         let ids: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
         assert_eq!(ids, vec!["busy".to_string()]);
+        // The busy record comes back soon after the holder's lease, not after the queue's
+        // visibility timeout; the settled one is not touched.
+        let delays = h.redelivery.delays.lock().unwrap().clone();
+        assert_eq!(delays.len(), 1);
+        assert_eq!(delays[0].0, "handle-busy");
+        assert!(delays[0].1 >= Duration::from_secs(5) && delays[0].1 <= Duration::from_secs(65), "{:?}", delays[0].1);
         assert_eq!(h.manifest.get("attachment:1").await.unwrap().unwrap().attempts, 3);
     }
 }

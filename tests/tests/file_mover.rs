@@ -258,7 +258,10 @@ async fn a_crashed_claim_is_taken_over_after_its_lease_and_a_live_one_is_waited_
 async fn missing_malformed_and_exhausted_messages_end_in_the_dlq_with_their_reason() {
     let aws = AwsFixture::new(2, 1).await;
     let dir = tree(&[("attachments/document_management/1/12/held.pdf", b"held forever")]);
-    let w = worker(&aws, dir.path());
+    // A short lease keeps the retry delay the worker asks SQS for (lease + 5 s) test-sized.
+    let short_lease = WorkerSettings { lease: Duration::from_secs(1), ..settings() };
+    let source = MountedSource::new(dir.path()).unwrap();
+    let w = Arc::new(shared::wiring::worker(&aws.clients, &aws.resources, short_lease, Arc::new(source)));
     let sender = shared::adapters::sqs::SqsSender::new(aws.clients.sqs.clone(), &aws.resources.queue_url);
     let missing = message(5, "9", "/efsdata/attachments/document_management/1/10/gone.pdf");
     let held = message(6, "9", "/efsdata/attachments/document_management/1/12/held.pdf");

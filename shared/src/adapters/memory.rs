@@ -314,3 +314,17 @@ impl RunStore for MemoryRuns {
         Ok(true)
     }
 }
+
+/// Records the redelivery delays the worker asks for.
+#[derive(Default)]
+pub struct MemoryRedelivery {
+    pub delays: Mutex<Vec<(String, std::time::Duration)>>,
+}
+
+#[async_trait]
+impl Redelivery for MemoryRedelivery {
+    async fn redeliver_after(&self, receipt_handle: &str, wait: std::time::Duration) -> Result<(), PortError> {
+        self.delays.lock().unwrap().push((receipt_handle.into(), wait));
+        Ok(())
+    }
+}

@@ -4,7 +4,7 @@
 use super::classify;
 use crate::error::PortError;
 use crate::model::DeadLetterReason;
-use crate::ports::{DeadLetters, WorkQueue};
+use crate::ports::{DeadLetters, Redelivery, WorkQueue};
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use aws_sdk_sqs::Client;
@@ -152,5 +152,35 @@ impl WorkQueue for SqsSender {
     }
     async fn depth(&self) -> Result<(u64, u64), PortError> {
         SqsSender::depth(self).await
+    }
+}
+
+/// Changes a received message's visibility timeout on the work queue.
+#[derive(Clone)]
+pub struct SqsRedelivery {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsRedelivery {
+    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+        Self { client, queue_url: queue_url.into() }
+    }
+}
+
+#[async_trait]
+impl Redelivery for SqsRedelivery {
+    async fn redeliver_after(&self, receipt_handle: &str, wait: Duration) -> Result<(), PortError> {
+        // SQS allows 0..=43200 s.
+        let seconds = wait.as_secs().clamp(1, 43_200) as i32;
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+            .map_err(|e| classify("sqs change_message_visibility", e))?;
+        Ok(())
     }
 }
