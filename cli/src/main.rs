@@ -77,7 +77,7 @@ enum SampleCommand {
 
 #[derive(Args)]
 struct SampleArgs {
-    #[arg(long, env = "LEGACY_DATABASE_URL")]
+    #[arg(long, env = "LEGACY_DATABASE_URL", hide_env_values = true)]
     legacy_url: String,
     #[arg(long, env = "EFS_ROOT")]
     efs_root: PathBuf,
@@ -103,7 +103,7 @@ struct SampleArgs {
 
 #[derive(Args, Clone)]
 struct SourceArgs {
-    #[arg(long, env = "LEGACY_DATABASE_URL")]
+    #[arg(long, env = "LEGACY_DATABASE_URL", hide_env_values = true)]
     legacy_url: String,
     #[arg(long, env = "EFS_ROOT")]
     efs_root: PathBuf,
@@ -119,18 +119,11 @@ struct SourceArgs {
 struct InventoryArgs {
     #[command(flatten)]
     source: SourceArgs,
+    #[command(flatten)]
+    run: RunFlags,
     /// Send nothing; report files found, missing and orphaned.
     #[arg(long)]
     dry_run: bool,
-    /// Re-send files the manifest already settled.
-    #[arg(long)]
-    force: bool,
-    /// Start from the first row instead of the stored cursor.
-    #[arg(long)]
-    restart: bool,
-    /// Only these areas (repeatable): certificates, documents, filerepo, logos.
-    #[arg(long = "area", value_parser = parse_area)]
-    areas: Vec<Area>,
     /// Stop after this many pages; the next run continues from the stored cursor.
     #[arg(long)]
     max_pages: Option<u64>,
@@ -149,15 +142,31 @@ struct MoveArgs {
     /// Messages per batch (Lambda's BatchSize).
     #[arg(long, default_value_t = 10)]
     batch_size: i32,
-    #[arg(long)]
-    force: bool,
-    #[arg(long)]
-    restart: bool,
-    #[arg(long = "area", value_parser = parse_area)]
-    areas: Vec<Area>,
+    #[command(flatten)]
+    run: RunFlags,
     /// Where to write file_manifest.csv and the report afterwards.
     #[arg(long, env = "REPORT_DIR")]
     report_dir: Option<PathBuf>,
+}
+
+/// What the inventory sends.
+#[derive(Args)]
+struct RunFlags {
+    /// Re-send files the manifest already settled.
+    #[arg(long)]
+    force: bool,
+    /// Start from the first row instead of the stored cursor.
+    #[arg(long)]
+    restart: bool,
+    /// Only these areas (repeatable): certificates, documents, filerepo, logos.
+    #[arg(long = "area", value_parser = parse_area)]
+    areas: Vec<Area>,
+}
+
+impl RunFlags {
+    fn request(&self, dry_run: bool, max_pages: Option<u64>) -> InventoryRequest {
+        InventoryRequest { dry_run, force: self.force, restart: self.restart, areas: self.areas.clone(), max_pages }
+    }
 }
 
 #[derive(Subcommand)]
@@ -273,13 +282,7 @@ async fn build_inventory(clients: &AwsClients, resources: &Resources, args: &Sou
 async fn inventory(target: &Target, args: &InventoryArgs) -> Result<()> {
     let (clients, resources) = connect(target).await?;
     let inventory = build_inventory(&clients, &resources, &args.source, target.endpoint.is_some()).await?;
-    let request = InventoryRequest {
-        dry_run: args.dry_run,
-        force: args.force,
-        restart: args.restart,
-        areas: args.areas.clone(),
-        max_pages: args.max_pages,
-    };
+    let request = args.run.request(args.dry_run, args.max_pages);
     let response = inventory.run(&request, None).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&response)?);
@@ -316,7 +319,7 @@ async fn run_move(target: &Target, args: &MoveArgs) -> Result<()> {
         pollers: args.pollers,
         worker,
     };
-    let request = InventoryRequest { dry_run: false, force: args.force, restart: args.restart, areas: args.areas.clone(), max_pages: None };
+    let request = args.run.request(false, None);
     let manifest = shared::wiring::manifest(&clients, &resources);
     let before = ManifestSummary::from_records(&manifest.scan_all().await?);
     let run = local::run_move(&inventory, &request, esm).await?;
