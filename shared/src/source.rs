@@ -91,3 +91,49 @@ impl RangeReader for FileReader {
         .map_err(|e| PortError::retryable("read source file", format!("at offset {offset}: {e} (did the file shrink?)")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::paths::PathRules;
+
+    #[tokio::test]
+    async fn probes_another_generations_location_and_says_which_matched() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("legacy-gen1/certificate_management/5");
+        std::fs::create_dir_all(&old).unwrap();
+        std::fs::write(old.join("coi.pdf"), b"old server copy").unwrap();
+        let rules = PathRules::from_json(
+            r#"[{"generation":"gen1","family":"attachments","legacy_prefix":"/home/wwwriskt/public_html/attachments/","location":"legacy-gen1/"},
+                {"generation":"gen3","family":"attachments","legacy_prefix":"/efsdata/attachments/","location":"attachments/"}]"#,
+        )
+        .unwrap();
+        // The database says gen3, the bytes are still where gen1 kept them.
+        let candidates = rules.resolve("/efsdata/attachments/certificate_management/5/coi.pdf").unwrap().candidates;
+        let source = MountedSource::new(dir.path()).unwrap();
+        let located = source.locate(&candidates).await.unwrap().unwrap();
+        assert_eq!(located.via, "probe:gen1");
+        assert_eq!(located.generation, "gen1");
+        assert_eq!(located.resolved_path, "legacy-gen1/certificate_management/5/coi.pdf");
+        assert_eq!(located.reader.read_range(0, located.size as usize).await.unwrap(), b"old server copy");
+
+        let missing = rules.resolve("/efsdata/attachments/certificate_management/6/none.pdf").unwrap().candidates;
+        match source.locate(&missing).await.unwrap() {
+            Err(LocateFailure::Missing { tried }) => assert_eq!(tried.len(), 2, "both generations probed: {tried:?}"),
+            other => panic!("expected missing, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_file_that_shrinks_after_locating_is_a_read_error_not_short_data() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("logos")).unwrap();
+        std::fs::write(dir.path().join("logos/l.png"), vec![1u8; 1000]).unwrap();
+        let source = MountedSource::new(dir.path()).unwrap();
+        let c = PathRules::default().resolve("/efsdata/logos/l.png").unwrap().candidates;
+        let located = source.locate(&c).await.unwrap().unwrap();
+        std::fs::write(dir.path().join("logos/l.png"), vec![1u8; 10]).unwrap();
+        let err = located.reader.read_range(0, 1000).await.unwrap_err();
+        assert!(err.message.contains("shrink"), "{err}");
+    }
+}
