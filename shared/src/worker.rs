@@ -964,4 +964,86 @@ mod tests {
         assert!(delays[0].1 >= Duration::from_secs(5) && delays[0].1 <= Duration::from_secs(65), "{:?}", delays[0].1);
         assert_eq!(h.manifest.get("attachment:1").await.unwrap().unwrap().attempts, 3);
     }
+
+    /// A reader that takes a while per read, like EFS under load, and can run a hook after
+    /// each read (to simulate another worker acting meanwhile).
+    struct SlowReader {
+        data: Vec<u8>,
+        delay: Duration,
+        after_read: Box<dyn Fn() + Send + Sync>,
+    }
+
+    #[async_trait::async_trait]
+    impl crate::ports::RangeReader for SlowReader {
+        async fn read_range(&self, offset: u64, len: usize) -> Result<Vec<u8>, PortError> {
+            tokio::time::sleep(self.delay).await;
+            (self.after_read)();
+            Ok(self.data[offset as usize..offset as usize + len].to_vec())
+        }
+    }
+
+    struct FixedSource(Arc<SlowReader>);
+
+    #[async_trait::async_trait]
+    impl FileSource for FixedSource {
+        async fn locate(&self, c: &[Candidate]) -> Result<Result<Located, LocateFailure>, PortError> {
+            Ok(Ok(Located {
+                resolved_path: c[0].relative.display().to_string(),
+                generation: "gen3".into(),
+                via: "primary".into(),
+                size: self.0.data.len() as u64,
+                reader: self.0.clone(),
+            }))
+        }
+    }
+
+    fn slow_harness(lease: Duration, after_read: Box<dyn Fn() + Send + Sync>, dedup: Arc<MemoryDedup>) -> Harness {
+        let mut h = harness(|s| {
+            s.multipart_threshold = 6 * 1024 * 1024;
+            s.part_size = 5 * 1024 * 1024;
+            s.part_concurrency = 1;
+            s.lease = lease;
+        });
+        h.dedup = dedup;
+        let reader = Arc::new(SlowReader { data: vec![3u8; 16 * 1024 * 1024], delay: Duration::from_millis(40), after_read });
+        let ports = WorkerPorts {
+            manifest: h.manifest.clone(),
+            dedup: h.dedup.clone(),
+            objects: h.objects.clone(),
+            dead_letters: h.dlq.clone(),
+            source: Arc::new(FixedSource(reader)),
+            redelivery: None,
+        };
+        h.worker = Worker::new(h.worker.settings().clone(), ports);
+        h
+    }
+
+    #[tokio::test]
+    async fn a_long_multipart_upload_keeps_renewing_its_lease() {
+        let dedup = Arc::new(MemoryDedup::default());
+        let h = slow_harness(Duration::from_millis(90), Box::new(|| {}), dedup.clone());
+        assert_eq!(h.worker.process(delivery("big", &message(1, Some("7"), P1))).await, RecordResult::Done(FileStatus::Moved));
+        assert!(*dedup.renewals.lock().unwrap() >= 1, "the lease was never renewed");
+        assert!(matches!(dedup.claims.lock().unwrap().values().next(), Some(ClaimState::Complete { .. })));
+    }
+
+    #[tokio::test]
+    async fn losing_the_lease_mid_upload_aborts_and_retries() {
+        let dedup = Arc::new(MemoryDedup::default());
+        let thief = dedup.clone();
+        // After every read, someone else holds the claim (as after a takeover of an expired lease).
+        let steal = Box::new(move || {
+            let mut claims = thief.claims.lock().unwrap();
+            for v in claims.values_mut() {
+                if let ClaimState::Claimed { owner, .. } = v {
+                    *owner = "attachment:666".into();
+                }
+            }
+        });
+        let h = slow_harness(Duration::from_millis(90), steal, dedup);
+        let r = h.worker.process(delivery("big", &message(1, Some("7"), P1))).await;
+        assert!(matches!(&r, RecordResult::Retry(why) if why.contains("lost the content claim")), "{r:?}");
+        assert_eq!(*h.objects.aborted.lock().unwrap(), 1);
+        assert!(h.objects.objects.lock().unwrap().is_empty());
+    }
 }

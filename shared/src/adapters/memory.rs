@@ -95,6 +95,7 @@ impl ManifestStore for MemoryManifest {
 #[derive(Default)]
 pub struct MemoryDedup {
     pub claims: Mutex<HashMap<String, ClaimState>>,
+    pub renewals: Mutex<u64>,
 }
 
 #[async_trait]
@@ -116,6 +117,7 @@ impl DedupStore for MemoryDedup {
         match claims.get_mut(key) {
             Some(ClaimState::Claimed { owner: o, lease_until_ms: until }) if o == owner => {
                 *until = lease_until_ms;
+                *self.renewals.lock().unwrap() += 1;
                 Ok(true)
             }
             _ => Ok(false),
