@@ -36,8 +36,10 @@ struct Target {
     /// Local only: deliveries before SQS moves a message to the DLQ.
     #[arg(long, default_value_t = 3, global = true)]
     max_receive_count: u32,
-    /// Local only: seconds a failed message stays invisible before it is retried.
-    #[arg(long, default_value_t = 5, global = true)]
+    /// Local only: the queue's visibility timeout, i.e. seconds before a failed (or still
+    /// running) delivery is handed out again. The emulator is slow, so keep it well above a
+    /// batch's processing time or deliveries get duplicated (harmless, but wasted work).
+    #[arg(long, default_value_t = 30, global = true)]
     visibility_timeout: u32,
 }
 
