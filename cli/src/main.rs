@@ -269,7 +269,7 @@ async fn sample(args: &SampleArgs) -> Result<()> {
 
 async fn build_inventory(clients: &AwsClients, resources: &Resources, args: &SourceArgs, local: bool) -> Result<Inventory> {
     let legacy = shared::legacy::connect(&args.legacy_url, 4).await.context("connecting to the legacy database")?;
-    shared::legacy::validate_schema(&legacy, shared::legacy::LEGACY_DDL).await?;
+    shared::legacy::validate_schema(&legacy, shared::legacy::LEGACY_DDL, &shared::legacy::FILE_MOVE_TABLES).await?;
     let accounts = shared::mappings::load_accounts(&clients.s3, &args.mappings_dir).await?;
     let source = MountedSource::new(&args.efs_root)?;
     let options = shared::wiring::InventoryOptions {

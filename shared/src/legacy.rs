@@ -52,8 +52,11 @@ pub fn expected_columns(ddl: &str) -> BTreeMap<String, Vec<String>> {
     tables
 }
 
-/// Compares the live schema with the DDL; every missing table or column is named.
-pub async fn validate_schema(pool: &MySqlPool, ddl: &str) -> Result<(), LegacyError> {
+/// The legacy tables the file move reads.
+pub const FILE_MOVE_TABLES: [&str; 5] = ["customer", "certificate", "document", "attachment", "repo_file"];
+
+/// Compares the live schema with the DDL for `tables`; every missing table or column is named.
+pub async fn validate_schema(pool: &MySqlPool, ddl: &str, tables: &[&str]) -> Result<(), LegacyError> {
     let rows = sqlx::query(
         "SELECT CAST(table_name AS CHAR) AS t, CAST(column_name AS CHAR) AS c FROM information_schema.columns WHERE table_schema = DATABASE()",
     )
@@ -66,7 +69,13 @@ pub async fn validate_schema(pool: &MySqlPool, ddl: &str) -> Result<(), LegacyEr
         live.entry(t.to_ascii_lowercase()).or_default().insert(c.to_ascii_lowercase());
     }
     let mut problems = Vec::new();
-    for (table, cols) in expected_columns(ddl) {
+    let expected = expected_columns(ddl);
+    for table in tables {
+        if !expected.contains_key(*table) {
+            problems.push(format!("table `{table}` is not declared in infra/sql/legacy_mysql.sql"));
+        }
+    }
+    for (table, cols) in expected.into_iter().filter(|(t, _)| tables.contains(&t.as_str())) {
         match live.get(&table.to_ascii_lowercase()) {
             None => problems.push(format!("table `{table}` is missing")),
             Some(have) => {

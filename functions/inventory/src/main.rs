@@ -32,7 +32,7 @@ async fn build() -> anyhow::Result<Deps> {
         // Local runs only: the URL comes from the developer's shell, never from the template.
         _ => shared::legacy::connect(&std::env::var("LEGACY_DATABASE_URL")?, 4).await?,
     };
-    shared::legacy::validate_schema(&legacy, shared::legacy::LEGACY_DDL).await?;
+    shared::legacy::validate_schema(&legacy, shared::legacy::LEGACY_DDL, &shared::legacy::FILE_MOVE_TABLES).await?;
     let mappings_dir = std::env::var("MAPPINGS_DIR").map_err(|_| anyhow::anyhow!("MAPPINGS_DIR is not set"))?;
     let accounts = shared::mappings::load_accounts(&clients.s3, &mappings_dir).await?;
     let source = match std::env::var("EFS_ROOT") {
