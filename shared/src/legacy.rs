@@ -21,6 +21,16 @@ pub enum LegacyError {
     Credentials(String),
 }
 
+/// The DDL's statements: `--` comment lines removed (comments may contain `;`), split on `;`.
+pub fn ddl_statements(ddl: &str) -> Vec<String> {
+    let without_comments = ddl
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    without_comments.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
 /// Tables and their columns as the DDL declares them.
 pub fn expected_columns(ddl: &str) -> BTreeMap<String, Vec<String>> {
     let mut tables = BTreeMap::new();

@@ -23,7 +23,7 @@ use sqlx::query_builder::Separated;
 use sqlx::{MySql, MySqlPool, QueryBuilder};
 
 /// The legacy DDL; the generator creates its tables from exactly what the tool validates against.
-const LEGACY_DDL: &str = include_str!("../../infra/sql/legacy_mysql.sql");
+use crate::legacy::LEGACY_DDL;
 
 /// Children first, so the drop never trips over a foreign key a DBA may have added by hand.
 const DROP_LEGACY_TABLES: &str =
@@ -1529,25 +1529,10 @@ async fn write_account_mapping(
 // Legacy database
 // ---------------------------------------------------------------------------------------------
 
-/// The DDL file's statements: `--` comment lines removed, split on `;`.
-fn legacy_ddl_statements() -> Vec<String> {
-    let without_comments = LEGACY_DDL
-        .lines()
-        .filter(|line| !line.trim_start().starts_with("--"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    without_comments
-        .split(';')
-        .map(str::trim)
-        .filter(|statement| !statement.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 async fn write_legacy_tables(pool: &MySqlPool, plan: &Plan) -> Result<(), SampleError> {
     // raw_sql: DDL takes no parameters, and the text protocol accepts every statement kind.
     sqlx::raw_sql(DROP_LEGACY_TABLES).execute(pool).await?;
-    for statement in legacy_ddl_statements() {
+    for statement in crate::legacy::ddl_statements(LEGACY_DDL) {
         sqlx::raw_sql(&statement).execute(pool).await?;
     }
 
@@ -1644,9 +1629,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ddl_splits_into_the_five_create_statements() {
-        let statements = legacy_ddl_statements();
-        assert_eq!(statements.len(), 5, "{statements:#?}");
+    fn ddl_splits_into_one_create_statement_per_table() {
+        let statements = crate::legacy::ddl_statements(LEGACY_DDL);
+        assert_eq!(statements.len(), crate::legacy::expected_columns(LEGACY_DDL).len(), "{statements:#?}");
         assert!(statements.iter().all(|s| s.starts_with("CREATE TABLE")));
     }
 

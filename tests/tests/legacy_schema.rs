@@ -6,10 +6,8 @@ use tests::MysqlFixture;
 #[tokio::test]
 async fn a_missing_column_or_table_is_named() {
     let db = MysqlFixture::new().await;
-    for statement in LEGACY_DDL.split(';').map(|s| s.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n")) {
-        if !statement.trim().is_empty() {
-            sqlx::query(&statement).execute(&db.pool).await.unwrap();
-        }
+    for statement in shared::legacy::ddl_statements(LEGACY_DDL) {
+        sqlx::query(&statement).execute(&db.pool).await.unwrap();
     }
     validate_schema(&db.pool, LEGACY_DDL, &FILE_MOVE_TABLES).await.expect("the DDL's own schema validates");
 
