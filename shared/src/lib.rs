@@ -11,6 +11,7 @@ pub mod hashing;
 pub mod inventory;
 pub mod keys;
 pub mod legacy;
+pub mod loader;
 pub mod local;
 pub mod manifest;
 pub mod mappings;

@@ -1,0 +1,3 @@
+//! The record loader (DTX 2.0 PostgreSQL).
+
+pub mod mapping;
