@@ -1,3 +1,4 @@
 //! The record loader (DTX 2.0 PostgreSQL).
 
 pub mod mapping;
+pub mod validate;
