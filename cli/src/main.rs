@@ -59,6 +59,9 @@ enum Command {
     Inventory(InventoryArgs),
     /// The whole file move, locally: inventory plus workers polling the queue until it drains.
     Move(MoveArgs),
+    /// Run a record-loader step (locally: the loader handler in this process), following its
+    /// cursor until the step is done.
+    Load(LoadArgs),
     /// The file manifest.
     Manifest {
         #[command(subcommand)]
@@ -171,6 +174,28 @@ impl RunFlags {
     }
 }
 
+#[derive(Args)]
+struct LoadArgs {
+    /// The step's name or spec number (e.g. `validate` or `1`).
+    #[arg(long)]
+    step: String,
+    /// Report what the step would do without writing to the target.
+    #[arg(long)]
+    dry_run: bool,
+    #[arg(long, env = "LEGACY_DATABASE_URL", hide_env_values = true)]
+    legacy_url: String,
+    #[arg(long, env = "TARGET_DATABASE_URL", hide_env_values = true)]
+    target_url: String,
+    /// Directory or s3:// prefix holding the id_mapping_*.csv files of Areas 1-3 (and 6).
+    #[arg(long, env = "MAPPINGS_DIR")]
+    mappings_dir: String,
+    /// Directory or s3:// prefix for migration_report.txt, migration_issues.csv, id mappings.
+    #[arg(long, env = "REPORT_DIR", default_value = ".")]
+    report_dir: String,
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Subcommand)]
 enum ManifestCommand {
     /// Write file_manifest.csv and print counts by status and the dedup savings.
@@ -200,6 +225,7 @@ async fn main() -> Result<()> {
         Command::Sample { command: SampleCommand::Generate(args) } => sample(args).await?,
         Command::Inventory(args) => inventory(&cli.target, args).await?,
         Command::Move(args) => run_move(&cli.target, args).await?,
+        Command::Load(args) => load(&cli.target, args).await?,
         Command::Manifest { command: ManifestCommand::Export { out, json } } => {
             let (clients, resources) = connect(&cli.target).await?;
             let summary = export(&clients, &resources, out).await?;
@@ -359,6 +385,48 @@ async fn run_move(target: &Target, args: &MoveArgs) -> Result<()> {
         println!("Wrote {}", dir.join("file_manifest.csv").display());
     }
     Ok(())
+}
+
+async fn load(target: &Target, args: &LoadArgs) -> Result<()> {
+    use shared::loader::runner::{LoadRequest, Loader, LoaderMappings};
+    // Reports and mappings may live in S3; locally the emulator stands in for it.
+    let clients = match &target.endpoint {
+        Some(endpoint) => AwsClients::for_endpoint(endpoint).await,
+        None => AwsClients::from_env().await,
+    };
+    let loader = Loader {
+        legacy: shared::legacy::connect(&args.legacy_url, 4).await.context("connecting to the legacy database")?,
+        target: sqlx::postgres::PgPoolOptions::new()
+            .max_connections(4)
+            .connect(&args.target_url)
+            .await
+            .context("connecting to the target database")?,
+        mappings: LoaderMappings::load(&clients.s3, &args.mappings_dir).await?,
+        reports: shared::loader::output::ReportSink::new(&args.report_dir, &clients.s3),
+    };
+    let mut request = LoadRequest { step: args.step.clone(), dry_run: args.dry_run, cursor: None };
+    loop {
+        let response = loader.run(&request).await?;
+        if args.json {
+            println!("{}", serde_json::to_string(&response)?);
+        }
+        if response.done {
+            if !args.json {
+                for output in &response.outputs {
+                    if output.ends_with(".txt") && !output.starts_with("s3://") {
+                        print!("{}", std::fs::read_to_string(output)?);
+                    }
+                }
+                println!("step {} done: {:?}", response.step, response.counts);
+                for output in &response.outputs {
+                    println!("wrote {output}");
+                }
+            }
+            return Ok(());
+        }
+        eprintln!("step {}: {:?}, continuing", response.step, response.counts);
+        request.cursor = response.cursor;
+    }
 }
 
 fn write_manifest_csv(records: &[shared::manifest::ManifestRecord], dir: &Path) -> Result<()> {

@@ -65,6 +65,21 @@ pub fn expected_columns(ddl: &str) -> BTreeMap<String, Vec<String>> {
 /// The legacy tables the file move reads.
 pub const FILE_MOVE_TABLES: [&str; 5] = ["customer", "certificate", "document", "attachment", "repo_file"];
 
+/// The legacy tables the record loader reads.
+pub const LOADER_TABLES: [&str; 11] = [
+    "customer",
+    "certificate",
+    "certificate_status",
+    "vendor",
+    "document",
+    "document_status",
+    "document_library",
+    "document_set",
+    "document_requirements",
+    "attachment",
+    "repo_file",
+];
+
 /// Compares the live schema with the DDL for `tables`; every missing table or column is named.
 pub async fn validate_schema(pool: &MySqlPool, ddl: &str, tables: &[&str]) -> Result<(), LegacyError> {
     let rows = sqlx::query(
@@ -389,6 +404,15 @@ pub async fn connect_with_secret(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_table_a_caller_validates_is_declared() {
+        let declared = expected_columns(LEGACY_DDL);
+        for table in FILE_MOVE_TABLES.iter().chain(LOADER_TABLES.iter()) {
+            assert!(declared.contains_key(*table), "{table} is not in legacy_mysql.sql");
+        }
+        assert_eq!(declared.len(), LOADER_TABLES.len(), "the loader reads every declared table");
+    }
 
     #[test]
     fn ddl_columns_are_extracted() {

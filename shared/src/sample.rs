@@ -25,10 +25,6 @@ use sqlx::{MySql, MySqlPool, QueryBuilder};
 /// The legacy DDL; the generator creates its tables from exactly what the tool validates against.
 use crate::legacy::LEGACY_DDL;
 
-/// Children first, so the drop never trips over a foreign key a DBA may have added by hand.
-const DROP_LEGACY_TABLES: &str =
-    "DROP TABLE IF EXISTS repo_file, attachment, document, certificate, customer";
-
 /// Rows per multi-row INSERT: large enough that 10k+ rows take a handful of round trips, small
 /// enough to stay far below MySQL's 65 535 placeholder limit for the widest table (9 columns).
 const INSERT_BATCH_ROWS: usize = 500;
@@ -1531,7 +1527,12 @@ async fn write_account_mapping(
 
 async fn write_legacy_tables(pool: &MySqlPool, plan: &Plan) -> Result<(), SampleError> {
     // raw_sql: DDL takes no parameters, and the text protocol accepts every statement kind.
-    sqlx::raw_sql(DROP_LEGACY_TABLES).execute(pool).await?;
+    // Every declared table, so a reused database never keeps rows from an earlier sample.
+    let tables: Vec<String> = crate::legacy::expected_columns(LEGACY_DDL).into_keys().collect();
+    // Foreign keys a DBA may have added by hand must not stop the drop (one connection: the
+    // session setting applies to the statement after it).
+    let drop = format!("SET FOREIGN_KEY_CHECKS = 0; DROP TABLE IF EXISTS {}; SET FOREIGN_KEY_CHECKS = 1", tables.join(", "));
+    sqlx::raw_sql(&drop).execute(pool).await?;
     for statement in crate::legacy::ddl_statements(LEGACY_DDL) {
         sqlx::raw_sql(&statement).execute(pool).await?;
     }

@@ -94,3 +94,61 @@ impl MysqlFixture {
         sqlx::query(&format!("DROP DATABASE IF EXISTS {}", self.name)).execute(&admin).await.expect("drop database");
     }
 }
+
+pub fn postgres_server_url() -> String {
+    std::env::var("DTX_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub const TARGET_DDL: &str = include_str!("../../infra/sql/target_postgres.sql");
+pub const BOOKKEEPING_DDL: &str = include_str!("../../infra/sql/migration_bookkeeping.sql");
+
+/// A throwaway PostgreSQL database with the DTX 2.0 mirror and the bookkeeping schema.
+pub struct PgFixture {
+    pub pool: sqlx::PgPool,
+    pub url: String,
+    name: String,
+}
+
+impl PgFixture {
+    pub async fn new() -> Self {
+        let server = postgres_server_url();
+        let admin = sqlx::PgPool::connect(&server).await.expect("PostgreSQL is running (infra/local/services.sh)");
+        let name = unique("dtx_t_");
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.expect("create database");
+        admin.close().await;
+        let url = match server.rsplit_once('/') {
+            Some((base, _)) => format!("{base}/{name}"),
+            None => format!("{server}/{name}"),
+        };
+        let pool = sqlx::postgres::PgPoolOptions::new().max_connections(4).connect(&url).await.expect("connect test database");
+        sqlx::raw_sql(TARGET_DDL).execute(&pool).await.expect("target DDL");
+        sqlx::raw_sql(BOOKKEEPING_DDL).execute(&pool).await.expect("bookkeeping DDL");
+        Self { pool, url, name }
+    }
+
+    /// Row counts of every table in the Django and bookkeeping schemas.
+    pub async fn table_counts(&self) -> std::collections::BTreeMap<String, i64> {
+        let tables: Vec<(String, String)> = sqlx::query_as(
+            "SELECT table_schema::text, table_name::text FROM information_schema.tables
+             WHERE table_schema IN ('public', 'dtx_migration') AND table_type = 'BASE TABLE'",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .expect("list tables");
+        let mut counts = std::collections::BTreeMap::new();
+        for (schema, table) in tables {
+            let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM \"{schema}\".\"{table}\""))
+                .fetch_one(&self.pool)
+                .await
+                .expect("count rows");
+            counts.insert(format!("{schema}.{table}"), n);
+        }
+        counts
+    }
+
+    pub async fn drop_database(self) {
+        self.pool.close().await;
+        let admin = sqlx::PgPool::connect(&postgres_server_url()).await.expect("connect");
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&admin).await.expect("drop database");
+    }
+}

@@ -2,14 +2,15 @@
 
 use shared::loader::validate::{build_report, MappingCoverage};
 use std::collections::HashSet;
-use tests::MysqlFixture;
+use shared::loader::runner::{LoadRequest, Loader, LoaderMappings};
+use tests::{MysqlFixture, PgFixture};
 
 async fn exec(db: &MysqlFixture, sql: &str) {
     sqlx::query(sql).execute(&db.pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
-#[tokio::test]
-async fn the_dry_run_report_counts_what_the_spec_asks_for() {
+/// A legacy database with one or more rows for every figure of the report.
+async fn crafted_legacy() -> MysqlFixture {
     let db = MysqlFixture::new().await;
     for statement in shared::legacy::ddl_statements(shared::legacy::LEGACY_DDL) {
         exec(&db, &statement).await;
@@ -39,6 +40,12 @@ async fn the_dry_run_report_counts_what_the_spec_asks_for() {
         sqlx::query(sql).execute(&mut *conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
     drop(conn);
+    db
+}
+
+#[tokio::test]
+async fn the_dry_run_report_counts_what_the_spec_asks_for() {
+    let db = crafted_legacy().await;
     let mappings = MappingCoverage {
         accounts: HashSet::from([1, 2]),
         vendors: HashSet::from([10, 11]),
@@ -106,4 +113,41 @@ async fn the_dry_run_report_counts_what_the_spec_asks_for() {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
     db.drop_database().await;
+}
+
+#[tokio::test]
+async fn the_validate_step_writes_its_reports_and_leaves_the_target_unchanged() {
+    let legacy = crafted_legacy().await;
+    let target = PgFixture::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (mappings_dir, reports_dir) = (dir.path().join("mappings"), dir.path().join("reports"));
+    std::fs::create_dir_all(&mappings_dir).unwrap();
+    std::fs::write(mappings_dir.join("id_mapping_accounts.csv"), "old_customer_id,new_account_id\n1,501\n2,502\n").unwrap();
+    std::fs::write(mappings_dir.join("id_mapping_records.csv"), "old_vendor_id,new_record_id,new_assignment_id\n10,610,710\n11,611,711\n").unwrap();
+    let s3 = shared::config::AwsClients::for_endpoint("http://127.0.0.1:1").await.s3;
+    let loader = Loader {
+        legacy: legacy.pool.clone(),
+        target: target.pool.clone(),
+        mappings: LoaderMappings::load(&s3, mappings_dir.to_str().unwrap()).await.unwrap(),
+        reports: shared::loader::output::ReportSink::new(reports_dir.to_str().unwrap(), &s3),
+    };
+    assert_eq!(loader.mappings.absent, vec!["id_mapping_users.csv", "id_mapping_coi_profiles.csv"]);
+    let before = target.table_counts().await;
+    let response = loader.run(&LoadRequest { step: "1".into(), dry_run: true, cursor: None }).await.unwrap();
+    assert!(response.done);
+    assert_eq!(response.step, "validate");
+    assert_eq!(response.counts["certificates"], 4);
+    assert_eq!(response.counts["certificates_to_skip"], 1);
+    assert_eq!(target.table_counts().await, before, "validate wrote to the target");
+    let text = std::fs::read_to_string(reports_dir.join("migration_report.txt")).unwrap();
+    assert!(text.contains("Ready to migrate: 3 of 4 certificates"), "{text}");
+    assert!(text.contains("Mapping file not found in MAPPINGS_DIR: id_mapping_users.csv"), "{text}");
+    assert!(text.contains("Total file size: unknown until the file move has run"), "{text}");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(reports_dir.join("migration_report.json")).unwrap()).unwrap();
+    assert_eq!(json["status_rows"]["orphan_rows"], 1);
+
+    let unknown = loader.run(&LoadRequest { step: "teleport".into(), ..Default::default() }).await.unwrap_err();
+    assert!(unknown.to_string().contains("unknown step \"teleport\""), "{unknown}");
+    legacy.drop_database().await;
+    target.drop_database().await;
 }
