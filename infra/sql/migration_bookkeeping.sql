@@ -25,6 +25,10 @@ CREATE TABLE IF NOT EXISTS dtx_migration.id_map (
   created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
   PRIMARY KEY (entity, legacy_key)
 );
+-- created: whether the step inserted new_id (true) or found and reused an existing DTX 2.0
+-- row (false, e.g. a DocumentType that already existed by name). Undoing a step deletes only
+-- the rows it created.
+ALTER TABLE dtx_migration.id_map ADD COLUMN IF NOT EXISTS created BOOLEAN NOT NULL DEFAULT true;
 -- Undoing a step reads its entries.
 CREATE INDEX IF NOT EXISTS id_map_step_idx ON dtx_migration.id_map (step);
 -- Reverse look-ups (which legacy row became this new row), for verification and reports.

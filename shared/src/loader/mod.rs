@@ -1,6 +1,8 @@
 //! The record loader (DTX 2.0 PostgreSQL).
 
+pub mod book;
 pub mod mapping;
 pub mod output;
 pub mod runner;
+pub mod steps;
 pub mod validate;

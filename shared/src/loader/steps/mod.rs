@@ -1,0 +1,37 @@
+//! The writing steps. Each is a `chunk` function: it processes the rows after `cursor` (a
+//! bounded amount of work) inside the transaction it is given, records the new rows in the
+//! id map, returns the issues it found and the cursor to continue from. The runner commits
+//! each chunk (or, for a dry run, rolls everything back at the end), persists the cursor,
+//! and stops before the Lambda deadline; every chunk is an upsert keyed by the id map, so a
+//! rerun or a resumed run converges on the same rows.
+
+use super::book::Issue;
+use super::runner::LoaderMappings;
+use std::collections::BTreeMap;
+
+/// What a step reads besides the target transaction.
+pub struct StepContext<'a> {
+    pub legacy: &'a sqlx::MySqlPool,
+    pub mappings: &'a LoaderMappings,
+    /// The step's name, as recorded in the id map and the issues.
+    pub step: &'static str,
+    /// Stamped on `created`/`modified` of rows with no legacy time.
+    pub now: chrono::DateTime<chrono::Utc>,
+    /// Legacy rows per chunk.
+    pub chunk_rows: u32,
+}
+
+/// The result of one chunk.
+#[derive(Debug, Clone, Default)]
+pub struct ChunkOutcome {
+    pub counts: BTreeMap<String, u64>,
+    pub issues: Vec<Issue>,
+    /// Where the next chunk starts; None when the step is done.
+    pub cursor: Option<serde_json::Value>,
+}
+
+impl ChunkOutcome {
+    pub fn add(&mut self, counter: &str, n: u64) {
+        *self.counts.entry(counter.to_string()).or_default() += n;
+    }
+}
