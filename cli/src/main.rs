@@ -182,6 +182,9 @@ struct LoadArgs {
     /// Report what the step would do without writing to the target.
     #[arg(long)]
     dry_run: bool,
+    /// Legacy rows per chunk (one transaction each).
+    #[arg(long, default_value_t = 5000)]
+    chunk_rows: u32,
     #[arg(long, env = "LEGACY_DATABASE_URL", hide_env_values = true)]
     legacy_url: String,
     #[arg(long, env = "TARGET_DATABASE_URL", hide_env_values = true)]
@@ -396,13 +399,10 @@ async fn load(target: &Target, args: &LoadArgs) -> Result<()> {
     };
     let loader = Loader {
         legacy: shared::legacy::connect(&args.legacy_url, 4).await.context("connecting to the legacy database")?,
-        target: sqlx::postgres::PgPoolOptions::new()
-            .max_connections(4)
-            .connect(&args.target_url)
-            .await
-            .context("connecting to the target database")?,
+        target: shared::loader::connect::target_from_url(&args.target_url, 4).await?,
         mappings: LoaderMappings::load(&clients.s3, &args.mappings_dir).await?,
         reports: shared::loader::output::ReportSink::new(&args.report_dir, &clients.s3),
+        chunk_rows: args.chunk_rows,
     };
     let mut request = LoadRequest { step: args.step.clone(), dry_run: args.dry_run, cursor: None };
     loop {

@@ -130,6 +130,7 @@ async fn the_validate_step_writes_its_reports_and_leaves_the_target_unchanged() 
         target: target.pool.clone(),
         mappings: LoaderMappings::load(&s3, mappings_dir.to_str().unwrap()).await.unwrap(),
         reports: shared::loader::output::ReportSink::new(reports_dir.to_str().unwrap(), &s3),
+        chunk_rows: 1000,
     };
     assert_eq!(loader.mappings.absent, vec!["id_mapping_users.csv", "id_mapping_coi_profiles.csv"]);
     let before = target.table_counts().await;

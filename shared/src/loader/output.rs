@@ -19,6 +19,24 @@ impl ReportSink {
         }
     }
 
+    /// Reads a file from the same place (e.g. `file_manifest.csv`, exported there by the file
+    /// move); returns its bytes and where it was.
+    pub async fn read(&self, name: &str) -> Result<(Vec<u8>, String), PortError> {
+        match self {
+            ReportSink::Dir(dir) => {
+                let path = dir.join(name);
+                let bytes = tokio::fs::read(&path).await.map_err(|e| PortError::permanent("read report", format!("{}: {e}", path.display())))?;
+                Ok((bytes, path.display().to_string()))
+            }
+            ReportSink::S3 { client, bucket, prefix } => {
+                let key = if prefix.is_empty() { name.to_string() } else { format!("{prefix}/{name}") };
+                let out = client.get_object().bucket(bucket).key(&key).send().await.map_err(|e| crate::adapters::classify("read report from S3", e))?;
+                let bytes = out.body.collect().await.map_err(|e| PortError::retryable("read report from S3", e))?.into_bytes();
+                Ok((bytes.to_vec(), format!("s3://{bucket}/{key}")))
+            }
+        }
+    }
+
     /// Writes one report file; returns where it went.
     pub async fn write(&self, name: &str, bytes: Vec<u8>) -> Result<String, PortError> {
         match self {

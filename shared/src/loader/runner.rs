@@ -1,7 +1,9 @@
 //! The step runner: one invocation runs one named step (or continues it from a cursor) and
 //! answers with its counts, the same way for the Lambda and the CLI.
 
+use super::book::{self, Issue};
 use super::output::ReportSink;
+use super::steps::{ChunkOutcome, StepContext};
 use super::validate::{self, MappingCoverage};
 use crate::error::{ConfigError, PortError};
 use crate::legacy::LegacyError;
@@ -16,20 +18,41 @@ use std::collections::{BTreeMap, HashMap};
 pub enum Step {
     /// 1. Validate and report (dry run: writes nothing to the target).
     Validate,
+    /// 2. DocumentType from document_library (Decision #7).
+    DocumentTypes,
+    /// 3. DocumentRiskProfile (+ its document types) from document_set (Decision #8).
+    DocumentRiskProfiles,
+    /// 4. RequirementsGroup (+ members) from the certificate and vendor combos (Decision #1).
+    RequirementsGroups,
+    /// 5. Import the file move's manifest so later steps can link files.
+    Files,
+    /// 6. Certificate (+ ManualOverride) with the full field mapping.
+    Certificates,
 }
 
 impl Step {
-    pub const ALL: [Step; 1] = [Step::Validate];
+    pub const ALL: [Step; 6] =
+        [Step::Validate, Step::DocumentTypes, Step::DocumentRiskProfiles, Step::RequirementsGroups, Step::Files, Step::Certificates];
 
     pub fn number(self) -> u8 {
         match self {
             Step::Validate => 1,
+            Step::DocumentTypes => 2,
+            Step::DocumentRiskProfiles => 3,
+            Step::RequirementsGroups => 4,
+            Step::Files => 5,
+            Step::Certificates => 6,
         }
     }
 
     pub fn name(self) -> &'static str {
         match self {
             Step::Validate => "validate",
+            Step::DocumentTypes => "document-types",
+            Step::DocumentRiskProfiles => "document-risk-profiles",
+            Step::RequirementsGroups => "requirements-groups",
+            Step::Files => "files",
+            Step::Certificates => "certificates",
         }
     }
 
@@ -82,6 +105,12 @@ pub enum LoadError {
     Port(#[from] PortError),
 }
 
+/// What a step reads besides the two databases.
+enum StepInput {
+    None,
+    ManifestCsv(Vec<u8>),
+}
+
 /// The earlier areas' id mappings, as found in `MAPPINGS_DIR`.
 #[derive(Debug, Clone, Default)]
 pub struct LoaderMappings {
@@ -128,14 +157,121 @@ pub struct Loader {
     pub target: PgPool,
     pub mappings: LoaderMappings,
     pub reports: ReportSink,
+    /// Legacy rows per chunk (one transaction each).
+    pub chunk_rows: u32,
 }
 
+/// Time kept back before the Lambda deadline: a chunk commits within seconds, and Lambda may
+/// kill a function shortly after its deadline.
+const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl Loader {
-    /// Runs (or continues) one step.
+    /// Runs (or continues) one step until it is done or `deadline` is near.
     pub async fn run(&self, request: &LoadRequest) -> Result<LoadResponse, LoadError> {
+        self.run_until(request, None).await
+    }
+
+    pub async fn run_until(&self, request: &LoadRequest, deadline: Option<std::time::Instant>) -> Result<LoadResponse, LoadError> {
         let step = Step::parse(&request.step).map_err(LoadError::UnknownStep)?;
         match step {
             Step::Validate => self.validate().await,
+            _ => self.run_writing(step, request, deadline).await,
+        }
+    }
+
+    /// A writing step: chunk after chunk, each in its own transaction (a dry run: all in one
+    /// transaction, rolled back, so the target is left exactly as it was).
+    async fn run_writing(&self, step: Step, request: &LoadRequest, deadline: Option<std::time::Instant>) -> Result<LoadResponse, LoadError> {
+        crate::legacy::validate_schema(&self.legacy, crate::legacy::LEGACY_DDL, &crate::legacy::LOADER_TABLES).await?;
+        book::ensure_schema(&self.target).await?;
+        let name = step.name();
+        let ctx = StepContext { legacy: &self.legacy, mappings: &self.mappings, step: name, now: chrono::Utc::now(), chunk_rows: self.chunk_rows };
+        let input = self.step_input(step).await?;
+
+        // Continue from the request's cursor, or from where a crashed run stopped.
+        let stored: Option<(String, Option<serde_json::Value>, serde_json::Value)> =
+            sqlx::query_as("SELECT status, cursor, counts FROM dtx_migration.step_run WHERE step = $1")
+                .bind(name)
+                .fetch_optional(&self.target)
+                .await?;
+        let resuming = !request.dry_run && (request.cursor.is_some() || stored.as_ref().is_some_and(|(s, c, _)| s == "running" && c.is_some()));
+        let mut cursor = match (&request.cursor, &stored) {
+            (Some(c), _) => Some(c.clone()),
+            (None, Some((status, c, _))) if !request.dry_run && status == "running" => c.clone(),
+            _ => None,
+        };
+        let mut totals: BTreeMap<String, u64> = match (&stored, resuming) {
+            (Some((_, _, counts)), true) => serde_json::from_value(counts.clone()).unwrap_or_default(),
+            _ => BTreeMap::new(),
+        };
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        let mut issues_seen: Vec<(String, Issue)> = Vec::new();
+        let mut tx = self.target.begin().await?;
+        book::step_started(&mut tx, name, request.dry_run).await?;
+        let done = loop {
+            let outcome = self.chunk(step, &ctx, &mut tx, cursor.clone(), &input).await?;
+            book::record_issues(&mut tx, name, &outcome.issues).await?;
+            for (k, v) in &outcome.counts {
+                *counts.entry(k.clone()).or_default() += v;
+                *totals.entry(k.clone()).or_default() += v;
+            }
+            *counts.entry("issues".into()).or_default() += outcome.issues.len() as u64;
+            *totals.entry("issues".into()).or_default() += outcome.issues.len() as u64;
+            issues_seen.extend(outcome.issues.into_iter().map(|i| (name.to_string(), i)));
+            cursor = outcome.cursor;
+            let done = cursor.is_none();
+            let totals_json = serde_json::to_value(&totals).map_err(|e| PortError::permanent("step counts", e))?;
+            book::step_progress(&mut tx, name, done, cursor.as_ref(), &totals_json).await?;
+            if done || request.dry_run {
+                if done {
+                    break true;
+                }
+                continue;
+            }
+            // Commit the chunk, then stop before the deadline or go on in a new transaction.
+            let finished = std::mem::replace(&mut tx, self.target.begin().await?);
+            finished.commit().await?;
+            if deadline.is_some_and(|d| std::time::Instant::now() + DEADLINE_MARGIN >= d) {
+                break false;
+            }
+        };
+        let mut outputs = Vec::new();
+        if request.dry_run {
+            tx.rollback().await?;
+            outputs.push(self.reports.write(&format!("migration_issues_dry_run_{name}.csv"), book::render_issues_csv(&issues_seen)).await?);
+        } else {
+            // When paused, `tx` is the fresh, empty transaction opened after the last commit.
+            tx.commit().await?;
+            outputs.push(self.reports.write("migration_issues.csv", book::issues_csv(&self.target).await?).await?);
+        }
+        Ok(LoadResponse { step: name.into(), done, cursor: if done { None } else { cursor }, counts, outputs })
+    }
+
+    /// Inputs a step needs beyond the databases.
+    async fn step_input(&self, step: Step) -> Result<StepInput, LoadError> {
+        Ok(match step {
+            Step::Files => StepInput::ManifestCsv(self.reports.read("file_manifest.csv").await?.0),
+            _ => StepInput::None,
+        })
+    }
+
+    async fn chunk(
+        &self,
+        step: Step,
+        ctx: &StepContext<'_>,
+        tx: &mut sqlx::PgConnection,
+        cursor: Option<serde_json::Value>,
+        input: &StepInput,
+    ) -> Result<ChunkOutcome, LoadError> {
+        use super::steps::*;
+        match (step, input) {
+            (Step::DocumentTypes, _) => document_types::chunk(ctx, tx, cursor).await,
+            (Step::DocumentRiskProfiles, _) => document_risk_profiles::chunk(ctx, tx, cursor).await,
+            (Step::RequirementsGroups, _) => requirements_groups::chunk(ctx, tx, cursor).await,
+            // The manifest imports whole, in one chunk.
+            (Step::Files, StepInput::ManifestCsv(csv)) if cursor.is_none() => files::import(tx, ctx.legacy, csv).await,
+            (Step::Certificates, _) => certificates::chunk(ctx, tx, cursor).await,
+            (step, _) => Err(LoadError::UnknownStep(format!("step {} cannot run from cursor {cursor:?}", step.name()))),
         }
     }
 
@@ -188,8 +324,12 @@ mod tests {
     fn steps_parse_by_name_or_number_and_unknown_ones_are_named() {
         assert_eq!(Step::parse("validate"), Ok(Step::Validate));
         assert_eq!(Step::parse(" 1 "), Ok(Step::Validate));
+        assert_eq!(Step::parse("6"), Ok(Step::Certificates));
+        assert_eq!(Step::parse("document-risk-profiles"), Ok(Step::DocumentRiskProfiles));
         let err = Step::parse("certificates-please").unwrap_err();
-        assert!(err.contains("certificates-please") && err.contains("validate (1)"), "{err}");
+        assert!(err.contains("certificates-please") && err.contains("validate (1)") && err.contains("certificates (6)"), "{err}");
+        let numbers: Vec<u8> = Step::ALL.iter().map(|s| s.number()).collect();
+        assert!(numbers.windows(2).all(|w| w[0] < w[1]), "steps are listed in the spec's order");
         let request: LoadRequest = serde_json::from_str(r#"{"step":"validate"}"#).unwrap();
         assert!(!request.dry_run && request.cursor.is_none());
     }

@@ -265,14 +265,19 @@ pub async fn build_report(pool: &MySqlPool, mappings: &MappingCoverage, manifest
     // Document libraries (Decision #7: same name = same type).
     let l = &mut r.libraries;
     l.total = count(pool, "SELECT COUNT(*) FROM document_library").await?;
-    let by_name = distribution(
-        pool,
-        "SELECT CAST(TRIM(name) AS BINARY), COUNT(*) FROM document_library WHERE NULLIF(TRIM(name), '') IS NOT NULL GROUP BY 1",
-    )
-    .await?;
-    l.unique_names = by_name.len() as u64;
-    l.duplicate_names = by_name.into_iter().filter(|(_, n)| *n > 1).collect();
-    l.without_name = count(pool, "SELECT COUNT(*) FROM document_library WHERE NULLIF(TRIM(name), '') IS NULL").await?;
+    // The same normalization the document-types step merges by.
+    let names = distribution(pool, "SELECT CAST(name AS BINARY), COUNT(*) FROM document_library GROUP BY 1").await?;
+    let mut by_key: BTreeMap<String, (String, u64)> = BTreeMap::new();
+    for (name, n) in names {
+        let key = super::steps::document_types::name_key(&name);
+        if name == "(null)" || key.is_empty() {
+            l.without_name += n;
+            continue;
+        }
+        by_key.entry(key).or_insert_with(|| (name.trim().to_string(), 0)).1 += n;
+    }
+    l.unique_names = by_key.len() as u64;
+    l.duplicate_names = by_key.into_values().filter(|(_, n)| *n > 1).collect();
     l.unreferenced = count(
         pool,
         "SELECT COUNT(*) FROM document_library dl WHERE NOT EXISTS (SELECT 1 FROM document d WHERE d.document_library_id = dl.id)
@@ -309,8 +314,9 @@ pub async fn build_report(pool: &MySqlPool, mappings: &MappingCoverage, manifest
 
     r.requirements_group_combos = count(
         pool,
-        "SELECT COUNT(*) FROM (SELECT customer_id, requirements_id, document_set_id FROM certificate
-                               UNION SELECT customer_id, requirements_id, document_set_id FROM vendor) combos",
+        // 0 and NULL both mean "none", as in the requirements-groups step.
+        "SELECT COUNT(*) FROM (SELECT NULLIF(customer_id, 0), NULLIF(requirements_id, 0), NULLIF(document_set_id, 0) FROM certificate
+                               UNION SELECT NULLIF(customer_id, 0), NULLIF(requirements_id, 0), NULLIF(document_set_id, 0) FROM vendor) combos",
     )
     .await?;
 

@@ -8,6 +8,11 @@
 use super::book::Issue;
 use super::runner::LoaderMappings;
 use std::collections::BTreeMap;
+pub mod document_risk_profiles;
+pub mod document_types;
+pub mod certificates;
+pub mod requirements_groups;
+pub mod files;
 
 /// What a step reads besides the target transaction.
 pub struct StepContext<'a> {

@@ -1,0 +1,44 @@
+//! The loader Lambda: invoked once per migration step with
+//! `{"step": "<name>", "dry_run": bool, "cursor": <opaque or null>}`; answers
+//! `{"step", "done", "cursor", "counts"}` and stops before its deadline so the caller invokes
+//! it again with the cursor.
+
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use shared::config::AwsClients;
+use shared::loader::runner::{LoadRequest, LoadResponse, Loader, LoaderMappings};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init();
+    let loader = build().await?;
+    run(service_fn(|event: LambdaEvent<LoadRequest>| handle(&loader, event))).await
+}
+
+fn required(name: &str) -> anyhow::Result<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty()).ok_or_else(|| anyhow::anyhow!("{name} is not set"))
+}
+
+async fn build() -> anyhow::Result<Loader> {
+    let shared_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let clients = AwsClients::from_shared(&shared_config);
+    let secrets = aws_sdk_secretsmanager::Client::new(&shared_config);
+    // Small pools: every concurrent invocation holds its own connections.
+    let legacy = shared::legacy::connect_with_secret(&secrets, &required("LEGACY_DATABASE_SECRET_ARN")?, 2).await?;
+    let target = shared::loader::connect::target_from_secret(&secrets, &required("TARGET_DATABASE_SECRET_ARN")?, 2).await?;
+    let mappings_dir = required("MAPPINGS_DIR")?;
+    let chunk_rows = std::env::var("CHUNK_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(5000);
+    Ok(Loader {
+        legacy,
+        target,
+        mappings: LoaderMappings::load(&clients.s3, &mappings_dir).await?,
+        reports: shared::loader::output::ReportSink::new(&required("REPORT_DIR")?, &clients.s3),
+        chunk_rows,
+    })
+}
+
+async fn handle(loader: &Loader, event: LambdaEvent<LoadRequest>) -> Result<LoadResponse, Error> {
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64;
+    let deadline = Instant::now() + Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
+    Ok(loader.run_until(&event.payload, Some(deadline)).await?)
+}

@@ -1,0 +1,1016 @@
+//! Step 6, `certificates`: every legacy `certificate` row becomes one
+//! `docutrax_profiles_certificate` (spec: core/agent/insured/holder field tables, Decisions #2,
+//! #3, #5 phase 3, #15, #16), and a certificate with an `override_reason` also gets one
+//! `docutrax_profiles_manualoverride` (Decision #11).
+//!
+//! A chunk reads up to `chunk_rows` legacy certificates after the cursor (keyset on id), maps
+//! each one in memory, resolves everything it references with one query per kind (id map for
+//! the certificates, their requirements groups and overrides; the groups themselves; the file
+//! manifest), then writes with one bulk INSERT and one bulk UPDATE per table.
+//!
+//! Choice: the bulk statements read their rows from one JSON array parameter through
+//! `jsonb_to_recordset` (a struct per row, serialized with serde, whose field names are the
+//! target column names): one bind instead of 34 parallel UNNEST arrays, and the column list
+//! (`CERTIFICATE_COLUMNS`) is written once and checked against the struct by a unit test.
+//! Fast enough for 200K certificates (one round trip per table per chunk).
+//! Choice: new rows get their ids up front from the table's identity sequence (`nextval`), so
+//! the legacy id → new id pairing never depends on the order of `RETURNING` rows.
+//! Choice: the UPDATE only touches rows whose values differ (`IS DISTINCT FROM`): a rerun on
+//! unchanged legacy data writes nothing and leaves the tables byte-identical.
+//! Choice: `current_evaluation_id` (step 8) and `carrier_a_name`…`carrier_f_naic` (Decision #16,
+//! backfilled by Area 5) are never written: NULL at insert, untouched by an update, so a rerun
+//! after those steps does not erase their work.
+//! Choice: a certificate migrated by an earlier run and skipped now (its mapping went away) is
+//! left as it is, with the skip issue; a rerun never deletes certificates.
+//! Choice: an id map entry whose certificate row is gone is re-inserted under that same id.
+//! Choice: dropped fields (the spec's drop table: jws_Certificate_ID, OCR fields, review
+//! workflow, AMBestRatingOK, WCExempt, proper_*_name, Customer1-3, final_pol_expiration,
+//! AuthRepAffirm, replacement_id, reviewer_id) are not read. broker_id ("deferred, Area 9") is
+//! not read either: the certificate has no column for it and Area 9 reads the legacy table.
+
+use super::{ChunkOutcome, StepContext};
+use crate::error::{ConfigError, PortError};
+use crate::legacy::LegacyError;
+use crate::loader::book::{self, Issue};
+use crate::loader::mapping::{self, InsuredName, LegacyDate};
+use crate::loader::runner::LoadError;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use sqlx::{PgConnection, Row};
+use std::collections::{HashMap, HashSet};
+
+pub const STEP: &str = "certificates";
+/// id_map entity of the certificates; legacy key = legacy certificate id.
+pub const ENTITY: &str = "certificate";
+/// id_map entity of the manual overrides; legacy key = legacy certificate id.
+pub const OVERRIDE_ENTITY: &str = "manual_override";
+/// id_map entity written by the requirements-groups step; key `<customer_id>:<requirements_id>:<document_set_id>`.
+pub const GROUP_ENTITY: &str = "requirements_group";
+
+const CERTIFICATE_TABLE: &str = "docutrax_profiles_certificate";
+const OVERRIDE_TABLE: &str = "docutrax_profiles_manualoverride";
+
+/// The VARCHAR widths of the certificate's text columns in target_postgres.sql (`None` = TEXT).
+/// Checked against the live schema by the integration test.
+pub const CERTIFICATE_TEXT_WIDTHS: [(&str, Option<usize>); 27] = [
+    ("cert_number", Some(100)),
+    ("ops_desc", None),
+    ("auth_rep_name", Some(255)),
+    ("agent_name", Some(255)),
+    ("agent_title", Some(255)),
+    ("agent_contact", None),
+    ("agent_address", None),
+    ("insured_name", Some(512)),
+    ("insured_address1", Some(255)),
+    ("insured_address2", Some(255)),
+    ("insured_city", Some(100)),
+    ("insured_state", Some(50)),
+    ("insured_zip", Some(20)),
+    ("insured_contact", None),
+    ("insured_title", Some(255)),
+    ("certificate_holder_name", Some(255)),
+    ("certificate_holder_address1", Some(255)),
+    ("certificate_holder_address2", Some(255)),
+    ("certificate_holder_city", Some(100)),
+    ("certificate_holder_state", Some(50)),
+    ("certificate_holder_zip", Some(20)),
+    ("notes", None),
+    ("status", Some(20)),
+    ("file", Some(1024)),
+    ("original_filename", Some(512)),
+    ("content_hash", Some(64)),
+    ("file_uid", Some(100)),
+];
+
+/// `docutrax_profiles_manualoverride.reason` is TEXT; `coverage_type` is VARCHAR(50).
+const OVERRIDE_COVERAGE_TYPE: &str = "General";
+
+/// The certificate columns this step writes, with their type in the JSON record set.
+const CERTIFICATE_COLUMNS: [(&str, &str); 34] = [
+    ("id", "bigint"),
+    ("cert_number", "text"),
+    ("expiration_date", "date"),
+    ("ops_desc", "text"),
+    ("auth_rep_name", "text"),
+    ("auth_date", "date"),
+    ("agent_name", "text"),
+    ("agent_title", "text"),
+    ("agent_contact", "text"),
+    ("agent_address", "text"),
+    ("insured_name", "text"),
+    ("insured_address1", "text"),
+    ("insured_address2", "text"),
+    ("insured_city", "text"),
+    ("insured_state", "text"),
+    ("insured_zip", "text"),
+    ("insured_contact", "text"),
+    ("insured_title", "text"),
+    ("certificate_holder_name", "text"),
+    ("certificate_holder_address1", "text"),
+    ("certificate_holder_address2", "text"),
+    ("certificate_holder_city", "text"),
+    ("certificate_holder_state", "text"),
+    ("certificate_holder_zip", "text"),
+    ("notes", "text"),
+    ("status", "text"),
+    ("file", "text"),
+    ("original_filename", "text"),
+    ("content_hash", "text"),
+    ("file_uid", "text"),
+    ("requirements_group_id", "bigint"),
+    ("created_by_id", "bigint"),
+    ("created", "timestamptz"),
+    ("modified", "timestamptz"),
+];
+
+const OVERRIDE_COLUMNS: [(&str, &str); 8] = [
+    ("id", "bigint"),
+    ("requirements_group_id", "bigint"),
+    ("coi_risk_profile_id", "bigint"),
+    ("coverage_type", "text"),
+    ("reason", "text"),
+    ("approved_at", "timestamptz"),
+    ("created", "timestamptz"),
+    ("modified", "timestamptz"),
+];
+
+/// One `docutrax_profiles_certificate` row as written (field names = column names).
+/// `created`/`modified` are `None` when the legacy row has no usable time: the load time is
+/// used at insert, and an update keeps what is stored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+struct CertificateRow {
+    id: i64,
+    cert_number: Option<String>,
+    expiration_date: Option<NaiveDate>,
+    ops_desc: Option<String>,
+    auth_rep_name: Option<String>,
+    auth_date: Option<NaiveDate>,
+    agent_name: Option<String>,
+    agent_title: Option<String>,
+    agent_contact: Option<String>,
+    agent_address: Option<String>,
+    insured_name: Option<String>,
+    insured_address1: Option<String>,
+    insured_address2: Option<String>,
+    insured_city: Option<String>,
+    insured_state: Option<String>,
+    insured_zip: Option<String>,
+    insured_contact: Option<String>,
+    insured_title: Option<String>,
+    certificate_holder_name: Option<String>,
+    certificate_holder_address1: Option<String>,
+    certificate_holder_address2: Option<String>,
+    certificate_holder_city: Option<String>,
+    certificate_holder_state: Option<String>,
+    certificate_holder_zip: Option<String>,
+    notes: Option<String>,
+    status: &'static str,
+    file: Option<String>,
+    original_filename: Option<String>,
+    content_hash: Option<String>,
+    file_uid: Option<String>,
+    requirements_group_id: i64,
+    created_by_id: Option<i64>,
+    created: Option<DateTime<Utc>>,
+    modified: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+struct OverrideRow {
+    id: i64,
+    requirements_group_id: i64,
+    coi_risk_profile_id: Option<i64>,
+    coverage_type: &'static str,
+    reason: String,
+    approved_at: Option<DateTime<Utc>>,
+    created: Option<DateTime<Utc>>,
+    modified: Option<DateTime<Utc>>,
+}
+
+/// Legacy reference ids read as `CAST(x AS UNSIGNED)`.
+const LEGACY_IDS: [&str; 7] = ["id", "customer_id", "vendor_id", "attachment_id", "requirements_id", "document_set_id", "user_id"];
+/// Legacy dates read as `CAST(x AS CHAR)`.
+const LEGACY_DATES: [&str; 5] = ["create_time", "update_time", "certificate_expiration", "AuthDate", "review_time"];
+/// Legacy text read as `CAST(x AS BINARY)`. Dropped columns (spec's drop table) are not read,
+/// except `CertRevNo` (kept in notes) and `override_reason`/`review_time` (Decision #11).
+const LEGACY_TEXT: [&str; 43] = [
+    "CertNo",
+    "OpsDesc",
+    "AuthRepName",
+    "ProdName",
+    "ProdTitle",
+    "ProdContact",
+    "ProdAddr1",
+    "ProdAddr2",
+    "ProdCity",
+    "ProdState",
+    "ProdZip",
+    "ProdPhone",
+    "ProdPhoneExtension",
+    "ProdFax",
+    "ProdEmail",
+    "InsName",
+    "InsName1",
+    "InsAddr1",
+    "InsAddr2",
+    "InsCity",
+    "InsState",
+    "InsZip",
+    "InsContact",
+    "InsTitle",
+    "InsPhone",
+    "InsPhoneExtension",
+    "InsFax",
+    "InsMobilePhone",
+    "InsEmail",
+    "HolderName",
+    "HolderAddr1",
+    "HolderAddr2",
+    "HolderCity",
+    "HolderState",
+    "HolderZip",
+    "HolderContact",
+    "HolderTitle",
+    "HolderPhone",
+    "HolderFax",
+    "HolderEmail",
+    "CertRevNo",
+    "override_reason",
+    "certificate_status",
+];
+
+fn legacy_select() -> String {
+    let mut cols: Vec<String> = Vec::new();
+    cols.extend(LEGACY_IDS.iter().map(|c| format!("CAST({c} AS UNSIGNED) AS {c}")));
+    cols.extend(LEGACY_DATES.iter().map(|c| format!("CAST({c} AS CHAR) AS {c}")));
+    cols.extend(LEGACY_TEXT.iter().map(|c| format!("CAST({c} AS BINARY) AS {c}")));
+    format!("SELECT {} FROM certificate WHERE id > ? ORDER BY id LIMIT ?", cols.join(", "))
+}
+
+/// One legacy certificate, decoded (text already valid UTF-8 and NUL-free).
+#[derive(Debug, Default)]
+struct Legacy {
+    id: u64,
+    ids: HashMap<&'static str, Option<u64>>,
+    dates: HashMap<&'static str, Option<String>>,
+    text: HashMap<&'static str, Option<String>>,
+}
+
+impl Legacy {
+    /// A reference id; Choice: 0 is read as NULL for every reference (legacy uses 0 for
+    /// "none", as the validate report does for attachment_id).
+    fn id_ref(&self, col: &str) -> Option<u64> {
+        self.ids.get(col).copied().flatten().filter(|v| *v != 0)
+    }
+    fn t(&self, col: &str) -> Option<&str> {
+        self.text.get(col).and_then(|v| v.as_deref())
+    }
+    fn date(&self, col: &str) -> Option<&str> {
+        self.dates.get(col).and_then(|v| v.as_deref())
+    }
+}
+
+/// Reads one legacy row. Invalid UTF-8 becomes an issue.
+/// Choice: a text value with invalid UTF-8 is kept, cleaned with U+FFFD replacement characters
+/// (`from_utf8_lossy`), rather than dropped: the rest of the value is usually right, and the
+/// issue (with the cleaned value) tells a reviewer where to look.
+fn decode_row(row: &sqlx::mysql::MySqlRow, issues: &mut RowIssues) -> Result<Legacy, sqlx::Error> {
+    let mut legacy = Legacy { id: row.try_get::<u64, _>("id")?, ..Default::default() };
+    issues.key = legacy.id.to_string();
+    for col in LEGACY_IDS {
+        legacy.ids.insert(col, row.try_get::<Option<u64>, _>(col)?);
+    }
+    for col in LEGACY_DATES {
+        legacy.dates.insert(col, row.try_get::<Option<String>, _>(col)?);
+    }
+    for col in LEGACY_TEXT {
+        let bytes: Option<Vec<u8>> = row.try_get(col)?;
+        let value = bytes.map(|b| match String::from_utf8(b) {
+            Ok(s) => book::pg_text(&s),
+            Err(e) => {
+                let cleaned = book::pg_text(&String::from_utf8_lossy(e.as_bytes()));
+                issues.add("invalid UTF-8", format!("{col}: {cleaned:?}"));
+                cleaned
+            }
+        });
+        legacy.text.insert(col, value);
+    }
+    Ok(legacy)
+}
+
+/// The issues of one legacy certificate.
+struct RowIssues {
+    key: String,
+    issues: Vec<Issue>,
+}
+
+impl RowIssues {
+    fn add(&mut self, reason: &str, detail: impl Into<String>) {
+        self.issues.push(Issue::new(ENTITY, &self.key, reason).with_detail(detail));
+    }
+
+    /// `fit_text` to the target column's width; a cut is an "overlong text" issue.
+    /// Choice: TEXT columns go through `fit_text` too (no width): trimmed, blank → NULL, like
+    /// every other copied value.
+    fn fit(&mut self, column: &str, value: Option<&str>) -> Option<String> {
+        let width = CERTIFICATE_TEXT_WIDTHS.iter().find(|(c, _)| *c == column).and_then(|(_, w)| *w);
+        let fitted = mapping::fit_text(value, width.unwrap_or(usize::MAX));
+        if let (Some(from), Some(w)) = (fitted.truncated_from, width) {
+            self.add("overlong text", format!("{column}: {from} characters, cut to {w}"));
+        }
+        fitted.value
+    }
+
+    /// A legacy DATE/DATETIME: zero → None + "zero date"; unparsable → None + "invalid date".
+    fn date(&mut self, column: &str, raw: Option<&str>) -> Option<chrono::NaiveDateTime> {
+        match mapping::legacy_date(raw) {
+            Ok(LegacyDate::Value(v)) => Some(v),
+            Ok(LegacyDate::Null) => None,
+            Ok(LegacyDate::Zero) => {
+                self.add("zero date", column);
+                None
+            }
+            Err(e) => {
+                self.add("invalid date", format!("{column}: {e}"));
+                None
+            }
+        }
+    }
+}
+
+/// Choice: issues sharing (entity, key, reason) are merged into one, details joined with "; ": the
+/// issue table keeps one row per (step, entity, key, reason), and one statement cannot upsert
+/// the same key twice.
+fn merge_issues(issues: Vec<Issue>) -> Vec<Issue> {
+    let mut merged: Vec<Issue> = Vec::with_capacity(issues.len());
+    let mut at: HashMap<(String, String, String), usize> = HashMap::new();
+    for issue in issues {
+        let key = (issue.entity.clone(), issue.legacy_key.clone(), issue.reason.clone());
+        match at.get(&key) {
+            Some(&i) => {
+                let detail = match (merged[i].detail.take(), issue.detail) {
+                    (Some(a), Some(b)) if a != b => Some(format!("{a}; {b}")),
+                    (a, b) => a.or(b),
+                };
+                merged[i].detail = detail;
+            }
+            None => {
+                at.insert(key, merged.len());
+                merged.push(issue);
+            }
+        }
+    }
+    merged
+}
+
+/// The requirements-groups step's key, so both steps agree by construction.
+pub fn group_key(customer_id: u64, requirements_id: Option<u64>, document_set_id: Option<u64>) -> String {
+    super::requirements_groups::group_key(Some(customer_id), requirements_id, document_set_id)
+}
+
+/// Choice: CertRevNo ("store in notes if needed") is kept as a line "[Migrated] Certificate
+/// revision: N" after the holder extras (the "[Migrated] …" style of Decision #9's notes), so
+/// the revision stays visible without a column of its own.
+pub fn certificate_notes(holder_notes: Option<String>, cert_rev_no: Option<&str>) -> Option<String> {
+    let revision = cert_rev_no.map(str::trim).filter(|v| !v.is_empty()).map(|v| format!("[Migrated] Certificate revision: {v}"));
+    match (holder_notes, revision) {
+        (Some(h), Some(r)) => Some(format!("{h}\n{r}")),
+        (h, r) => h.or(r),
+    }
+}
+
+/// Choice: legacy DATETIMEs carry no zone; they are read as UTC.
+fn utc(v: chrono::NaiveDateTime) -> DateTime<Utc> {
+    v.and_utc()
+}
+
+/// What the file manifest holds for one attachment.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct ManifestRow {
+    attachment_id: i64,
+    source_key: String,
+    status: Option<String>,
+    s3_key: Option<String>,
+    original_filename: Option<String>,
+    content_hash: Option<String>,
+    file_uid: Option<String>,
+}
+
+/// The certificate's file fields, or the issue detail why there are none.
+/// Choice: when several stored manifest rows share the attachment_id (an `attachment:N` row and
+/// a `repo_file:M` row for the same file), the one with the lowest source_key (byte order) is
+/// used: `attachment:…` sorts before `repo_file:…`, so the attachment's own row wins.
+/// Choice: a stored row without an s3_key does not count as stored.
+fn pick_file(attachment_id: u64, rows: Option<&Vec<ManifestRow>>) -> Result<&ManifestRow, String> {
+    let rows = rows.map(Vec::as_slice).unwrap_or_default();
+    let stored = |r: &&ManifestRow| {
+        matches!(r.status.as_deref(), Some("moved" | "deduplicated")) && r.s3_key.as_deref().is_some_and(|k| !k.trim().is_empty())
+    };
+    if let Some(row) = rows.iter().find(stored) {
+        return Ok(row);
+    }
+    if rows.is_empty() {
+        return Err(format!("attachment_id {attachment_id}: no file manifest row (missing)"));
+    }
+    let statuses: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{} {}", r.source_key, r.status.as_deref().unwrap_or("(no status)")))
+        .collect();
+    Err(format!("attachment_id {attachment_id}: {}", statuses.join(", ")))
+}
+
+/// The mapped ids of `keys` for `entity` (only those keys, not the whole entity).
+async fn mapped_ids(tx: &mut PgConnection, entity: &str, keys: &[String]) -> Result<HashMap<String, i64>, sqlx::Error> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT legacy_key, new_id FROM dtx_migration.id_map WHERE entity = $1 AND legacy_key = ANY($2)")
+            .bind(entity)
+            .bind(keys)
+            .fetch_all(&mut *tx)
+            .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Which of `ids` exist in `table`.
+async fn existing_ids(tx: &mut PgConnection, table: &str, ids: &[i64]) -> Result<HashSet<i64>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let rows: Vec<i64> = sqlx::query_scalar(&format!("SELECT id FROM {table} WHERE id = ANY($1)")).bind(ids).fetch_all(&mut *tx).await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// `n` fresh ids from `table`'s identity sequence, ascending.
+async fn allocate_ids(tx: &mut PgConnection, table: &str, n: usize) -> Result<Vec<i64>, sqlx::Error> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let mut ids: Vec<i64> = sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence($1, 'id')) FROM generate_series(1, $2)")
+        .bind(table)
+        .bind(n as i64)
+        .fetch_all(&mut *tx)
+        .await?;
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+fn too_few_ids() -> LoadError {
+    LoadError::Port(PortError::permanent("certificates: allocating ids", "the identity sequence returned too few ids"))
+}
+
+fn to_json<T: Serialize>(rows: &[T]) -> Result<String, LoadError> {
+    serde_json::to_string(rows).map_err(|e| LoadError::Port(PortError::permanent("certificates: rows to JSON", e)))
+}
+
+fn record_def(columns: &[(&str, &str)]) -> String {
+    columns.iter().map(|(c, t)| format!("{c} {t}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Inserts `rows` (ids already chosen). A NULL `created`/`modified` becomes `now`.
+async fn insert_rows<T: Serialize>(
+    tx: &mut PgConnection,
+    table: &str,
+    columns: &[(&str, &str)],
+    rows: &[T],
+    now: DateTime<Utc>,
+) -> Result<u64, LoadError> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let names: Vec<&str> = columns.iter().map(|(c, _)| *c).collect();
+    let values: Vec<String> = names
+        .iter()
+        .map(|c| match *c {
+            "created" | "modified" => format!("COALESCE(t.{c}, $2)"),
+            _ => format!("t.{c}"),
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO {table} ({}) SELECT {} FROM jsonb_to_recordset($1::jsonb) AS t({})",
+        names.join(", "),
+        values.join(", "),
+        record_def(columns)
+    );
+    let done = sqlx::query(&sql).bind(to_json(rows)?).bind(now).execute(&mut *tx).await?;
+    Ok(done.rows_affected())
+}
+
+/// Updates the rows of `rows` (by id) whose stored values differ; returns how many changed.
+/// A NULL `created`/`modified` keeps the stored value.
+async fn update_rows<T: Serialize>(tx: &mut PgConnection, table: &str, columns: &[(&str, &str)], rows: &[T]) -> Result<u64, LoadError> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let names: Vec<&str> = columns.iter().map(|(c, _)| *c).filter(|c| *c != "id").collect();
+    let value = |c: &str| match c {
+        "created" | "modified" => format!("COALESCE(t.{c}, c.{c})"),
+        _ => format!("t.{c}"),
+    };
+    let set: Vec<String> = names.iter().map(|c| format!("{c} = {}", value(c))).collect();
+    let old: Vec<String> = names.iter().map(|c| format!("c.{c}")).collect();
+    let new: Vec<String> = names.iter().map(|c| value(c)).collect();
+    let sql = format!(
+        "UPDATE {table} AS c SET {} FROM jsonb_to_recordset($1::jsonb) AS t({})
+         WHERE c.id = t.id AND ({}) IS DISTINCT FROM ({})",
+        set.join(", "),
+        record_def(columns),
+        old.join(", "),
+        new.join(", ")
+    );
+    let done = sqlx::query(&sql).bind(to_json(rows)?).execute(&mut *tx).await?;
+    Ok(done.rows_affected())
+}
+
+/// A certificate ready to write, with its override (if any).
+struct Prepared {
+    legacy_id: u64,
+    row: CertificateRow,
+    override_reason: Option<String>,
+    approved_at: Option<DateTime<Utc>>,
+    /// The group's coi_risk_profile_id (NULL until Area 6 fills it in), for the override.
+    coi_risk_profile_id: Option<i64>,
+}
+
+/// The requirements groups of a chunk's certificates.
+#[derive(Default)]
+struct Groups {
+    /// key → (group id, coi_risk_profile_id), for the groups that exist.
+    found: HashMap<String, (i64, Option<i64>)>,
+    /// key → group id, for id map entries whose group row is gone.
+    stale: HashMap<String, i64>,
+}
+
+/// Maps one legacy certificate, or returns None when it must be skipped (the issues say why).
+fn prepare(
+    ctx: &StepContext<'_>,
+    legacy: &Legacy,
+    groups: &Groups,
+    manifest: &HashMap<i64, Vec<ManifestRow>>,
+    users_absent: bool,
+    issues: &mut RowIssues,
+    out: &mut ChunkOutcome,
+) -> Option<Prepared> {
+    // Skip rules (error table): customer without account, vendor without record.
+    let mut skip = false;
+    let customer = legacy.id_ref("customer_id");
+    match customer.map(|c| (c, ctx.mappings.accounts.get(&c))) {
+        None => {
+            issues.add("customer not mapped", "customer_id NULL");
+            skip = true;
+        }
+        Some((c, None)) => {
+            issues.add("customer not mapped", format!("customer_id {c}"));
+            skip = true;
+        }
+        // Choice: an account mapping that is not a number is unusable like a missing one (the
+        // requirements-groups step cannot have made a group for it): skip + its own issue.
+        Some((c, Some(account))) if account.trim().parse::<i64>().is_err() => {
+            issues.add("customer account not numeric", format!("customer_id {c} maps to account {account:?}"));
+            skip = true;
+        }
+        Some(_) => {}
+    }
+    match legacy.id_ref("vendor_id") {
+        None => {
+            issues.add("vendor not mapped", "vendor_id NULL");
+            skip = true;
+        }
+        Some(v) if !ctx.mappings.records.contains_key(&v) => {
+            issues.add("vendor not mapped", format!("vendor_id {v}"));
+            skip = true;
+        }
+        Some(_) => {}
+    }
+    // Choice: the group is only looked for when customer and vendor are mapped, so a skipped
+    // certificate carries only the issues that caused the skip.
+    let customer = customer.filter(|_| !skip)?;
+    let key = group_key(customer, legacy.id_ref("requirements_id"), legacy.id_ref("document_set_id"));
+    let Some(&(group_id, coi_risk_profile_id)) = groups.found.get(&key) else {
+        let detail = match groups.stale.get(&key) {
+            Some(id) => format!("key {key} maps to group {id}, which does not exist"),
+            None => format!("key {key}"),
+        };
+        issues.add("requirements group not found", detail);
+        return None;
+    };
+
+    let mut row = CertificateRow { requirements_group_id: group_id, ..Default::default() };
+
+    // Core fields.
+    row.cert_number = issues.fit("cert_number", legacy.t("CertNo"));
+    row.expiration_date = issues.date("certificate_expiration", legacy.date("certificate_expiration")).map(|d| d.date());
+    row.ops_desc = issues.fit("ops_desc", legacy.t("OpsDesc"));
+    row.auth_rep_name = issues.fit("auth_rep_name", legacy.t("AuthRepName"));
+    row.auth_date = issues.date("AuthDate", legacy.date("AuthDate")).map(|d| d.date());
+
+    // created/modified. Choice: a missing create_time falls back to update_time when there is
+    // one (a real legacy time, and created <= modified holds), else to the load time at
+    // insert; a missing update_time falls back to created (the brief's rule).
+    let create_raw = legacy.date("create_time");
+    let create = match mapping::legacy_date(create_raw) {
+        Ok(LegacyDate::Value(v)) => Ok(utc(v)),
+        Ok(LegacyDate::Null) => Err("NULL".to_string()),
+        Ok(LegacyDate::Zero) => Err(format!("zero date {:?}", create_raw.unwrap_or_default())),
+        Err(e) => Err(e),
+    };
+    let update = issues.date("update_time", legacy.date("update_time")).map(utc);
+    match create {
+        Ok(c) => row.created = Some(c),
+        Err(why) => {
+            row.created = update;
+            let fallback = if update.is_some() { "created set to update_time" } else { "created set to the load time" };
+            issues.add("no create_time", format!("create_time {why}: {fallback}"));
+        }
+    }
+    row.modified = update.or(row.created);
+
+    // Producer (agent), Decision #3.
+    row.agent_name = issues.fit("agent_name", legacy.t("ProdName"));
+    row.agent_title = issues.fit("agent_title", legacy.t("ProdTitle"));
+    let address = mapping::agent_address(
+        legacy.t("ProdAddr1"),
+        legacy.t("ProdAddr2"),
+        legacy.t("ProdCity"),
+        legacy.t("ProdState"),
+        legacy.t("ProdZip"),
+    );
+    row.agent_address = issues.fit("agent_address", address.as_deref());
+    let contact = mapping::agent_contact(
+        legacy.t("ProdContact"),
+        legacy.t("ProdPhone"),
+        legacy.t("ProdPhoneExtension"),
+        legacy.t("ProdFax"),
+        legacy.t("ProdEmail"),
+    );
+    row.agent_contact = issues.fit("agent_contact", contact.as_deref());
+
+    // Insured, Decisions #3 and #15.
+    let name = mapping::insured_name(legacy.t("InsName"), legacy.t("InsName1"));
+    match &name {
+        InsuredName::Combined(_) => issues.add(
+            "InsName and InsName1 differ",
+            format!("InsName: {:?} | InsName1: {:?}", legacy.t("InsName").unwrap_or_default().trim(), legacy.t("InsName1").unwrap_or_default().trim()),
+        ),
+        InsuredName::Missing => issues.add("no insured name", "InsName and InsName1 are empty"),
+        InsuredName::Single(_) => {}
+    }
+    row.insured_name = issues.fit("insured_name", name.value());
+    row.insured_address1 = issues.fit("insured_address1", legacy.t("InsAddr1"));
+    row.insured_address2 = issues.fit("insured_address2", legacy.t("InsAddr2"));
+    row.insured_city = issues.fit("insured_city", legacy.t("InsCity"));
+    row.insured_state = issues.fit("insured_state", legacy.t("InsState"));
+    row.insured_zip = issues.fit("insured_zip", legacy.t("InsZip"));
+    row.insured_title = issues.fit("insured_title", legacy.t("InsTitle"));
+    let contact = mapping::insured_contact(
+        legacy.t("InsContact"),
+        legacy.t("InsPhone"),
+        legacy.t("InsPhoneExtension"),
+        legacy.t("InsFax"),
+        legacy.t("InsMobilePhone"),
+        legacy.t("InsEmail"),
+    );
+    row.insured_contact = issues.fit("insured_contact", contact.as_deref());
+
+    // Certificate holder; extras (and CertRevNo) into notes.
+    row.certificate_holder_name = issues.fit("certificate_holder_name", legacy.t("HolderName"));
+    row.certificate_holder_address1 = issues.fit("certificate_holder_address1", legacy.t("HolderAddr1"));
+    row.certificate_holder_address2 = issues.fit("certificate_holder_address2", legacy.t("HolderAddr2"));
+    row.certificate_holder_city = issues.fit("certificate_holder_city", legacy.t("HolderCity"));
+    row.certificate_holder_state = issues.fit("certificate_holder_state", legacy.t("HolderState"));
+    row.certificate_holder_zip = issues.fit("certificate_holder_zip", legacy.t("HolderZip"));
+    let holder = mapping::holder_notes(
+        legacy.t("HolderContact"),
+        legacy.t("HolderTitle"),
+        legacy.t("HolderPhone"),
+        legacy.t("HolderFax"),
+        legacy.t("HolderEmail"),
+    );
+    let notes = certificate_notes(holder, legacy.t("CertRevNo"));
+    row.notes = issues.fit("notes", notes.as_deref());
+
+    // Status, Decision #2.
+    let status = mapping::certificate_status(legacy.t("certificate_status"));
+    if !status.known {
+        let value = legacy.t("certificate_status").map_or("NULL".to_string(), |v| format!("{v:?}"));
+        issues.add("unknown certificate_status", format!("{value}: set to manual_review"));
+    }
+    row.status = status.value.as_str();
+
+    // created_by via the users mapping. Choice: user_id NULL/0 is no user (no issue); when the
+    // users mapping file is absent, one issue per chunk says so instead of one per row.
+    if let Some(user) = legacy.id_ref("user_id") {
+        match ctx.mappings.users.get(&user) {
+            Some(id) => row.created_by_id = Some(*id),
+            None if users_absent => {}
+            None => issues.add("user not mapped", format!("user_id {user}: created_by left NULL")),
+        }
+    }
+
+    // File fields, Decision #5 phase 3.
+    if let Some(attachment) = legacy.id_ref("attachment_id") {
+        match pick_file(attachment, manifest.get(&(attachment as i64))) {
+            Ok(file) => {
+                // Choice: the key, hash and uid are references that a cut would break: if one is
+                // longer than its column the file is not linked (issue) rather than truncated.
+                let too_long = [("file", &file.s3_key, 1024), ("content_hash", &file.content_hash, 64), ("file_uid", &file.file_uid, 100)]
+                    .into_iter()
+                    .filter(|(_, v, w)| v.as_deref().is_some_and(|v| v.chars().count() > *w))
+                    .map(|(c, _, w)| format!("{c} longer than {w}"))
+                    .collect::<Vec<_>>();
+                if too_long.is_empty() {
+                    row.file = file.s3_key.as_deref().map(|v| v.trim().to_string());
+                    row.original_filename = issues.fit("original_filename", file.original_filename.as_deref());
+                    row.content_hash = file.content_hash.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(String::from);
+                    row.file_uid = file.file_uid.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(String::from);
+                    out.add("files_linked", 1);
+                } else {
+                    issues.add("attachment file fields too long", format!("{}: {}", file.source_key, too_long.join(", ")));
+                    out.add("files_not_migrated", 1);
+                }
+            }
+            Err(detail) => {
+                issues.add("attachment file not migrated", detail);
+                out.add("files_not_migrated", 1);
+            }
+        }
+    }
+
+    // ManualOverride, Decision #11: a non-blank override_reason.
+    // Choice: the reason is stored trimmed; a blank (whitespace-only) reason is no override.
+    let override_reason = mapping::fit_text(legacy.t("override_reason"), usize::MAX).value;
+    let approved_at = match override_reason {
+        Some(_) => issues.date("review_time", legacy.date("review_time")).map(utc),
+        None => None,
+    };
+    Some(Prepared { legacy_id: legacy.id, row, override_reason, approved_at, coi_risk_profile_id })
+}
+
+/// Processes the certificates after `cursor` (`{"after_id": N}`).
+pub async fn chunk(ctx: &StepContext<'_>, tx: &mut PgConnection, cursor: Option<serde_json::Value>) -> Result<ChunkOutcome, LoadError> {
+    let after_id = match &cursor {
+        None => 0,
+        Some(c) => c
+            .get("after_id")
+            .and_then(serde_json::Value::as_u64)
+            .ok_or_else(|| LoadError::Config(ConfigError(format!("certificates: bad cursor {c}, expected {{\"after_id\": N}}"))))?,
+    };
+    let limit = ctx.chunk_rows.max(1);
+    let rows = sqlx::query(&legacy_select())
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(ctx.legacy)
+        .await
+        .map_err(LegacyError::from)?;
+    let mut out = ChunkOutcome::default();
+    if rows.is_empty() {
+        return Ok(out);
+    }
+    let mut all_issues: Vec<Issue> = Vec::new();
+
+    // Decode.
+    let mut legacy_rows: Vec<(Legacy, RowIssues)> = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let mut issues = RowIssues { key: String::new(), issues: Vec::new() };
+        let legacy = decode_row(row, &mut issues).map_err(LegacyError::from)?;
+        legacy_rows.push((legacy, issues));
+    }
+    let last_id = legacy_rows.last().map_or(after_id, |(l, _)| l.id);
+    out.add("certificates_read", legacy_rows.len() as u64);
+
+    // Requirements groups of the chunk: id map, then the group rows themselves.
+    // Choice: a stale id map entry whose group row is gone counts as "not found" (skip), since
+    // the certificate's NOT NULL foreign key could not be satisfied.
+    let keys: Vec<String> = legacy_rows
+        .iter()
+        .filter_map(|(l, _)| l.id_ref("customer_id").map(|c| group_key(c, l.id_ref("requirements_id"), l.id_ref("document_set_id"))))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let group_ids = mapped_ids(tx, GROUP_ENTITY, &keys).await?;
+    let ids: Vec<i64> = group_ids.values().copied().collect();
+    let group_rows: Vec<(i64, Option<i64>)> = if ids.is_empty() {
+        Vec::new()
+    } else {
+        sqlx::query_as("SELECT id, coi_risk_profile_id FROM docutrax_hierarchy_requirementsgroup WHERE id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(&mut *tx)
+            .await?
+    };
+    let group_rows: HashMap<i64, Option<i64>> = group_rows.into_iter().collect();
+    let mut groups = Groups::default();
+    for (key, id) in group_ids {
+        match group_rows.get(&id) {
+            Some(coi) => {
+                groups.found.insert(key, (id, *coi));
+            }
+            None => {
+                groups.stale.insert(key, id);
+            }
+        }
+    }
+
+    // The file manifest rows of the chunk's attachments, by attachment id, lowest source_key first.
+    let attachments: Vec<i64> = legacy_rows.iter().filter_map(|(l, _)| l.id_ref("attachment_id")).map(|a| a as i64).collect();
+    let mut manifest: HashMap<i64, Vec<ManifestRow>> = HashMap::new();
+    if !attachments.is_empty() {
+        let rows: Vec<ManifestRow> = sqlx::query_as(
+            "SELECT attachment_id, source_key, status, s3_key, original_filename, content_hash, file_uid
+             FROM dtx_migration.file_manifest WHERE attachment_id = ANY($1) ORDER BY attachment_id, source_key COLLATE \"C\"",
+        )
+        .bind(&attachments)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in rows {
+            manifest.entry(row.attachment_id).or_default().push(row);
+        }
+    }
+
+    let users_absent = ctx.mappings.absent.contains(&crate::mappings::USERS_FILE);
+    if users_absent && legacy_rows.iter().any(|(l, _)| l.id_ref("user_id").is_some()) {
+        all_issues.push(
+            Issue::new(ENTITY, "", "users mapping absent")
+                .with_detail(format!("{} not found: created_by left NULL", crate::mappings::USERS_FILE)),
+        );
+    }
+
+    // Map.
+    let mut prepared: Vec<Prepared> = Vec::new();
+    for (legacy, mut issues) in legacy_rows {
+        match prepare(ctx, &legacy, &groups, &manifest, users_absent, &mut issues, &mut out) {
+            Some(p) => prepared.push(p),
+            None => out.add("certificates_skipped", 1),
+        }
+        all_issues.extend(issues.issues);
+    }
+
+    // Certificates: update the mapped rows that exist, insert the rest (a mapped id whose row
+    // is gone is re-inserted under that same id).
+    let keys: Vec<String> = prepared.iter().map(|p| p.legacy_id.to_string()).collect();
+    let mapped = mapped_ids(tx, ENTITY, &keys).await?;
+    let present = existing_ids(tx, CERTIFICATE_TABLE, &mapped.values().copied().collect::<Vec<_>>()).await?;
+    let unmapped = prepared.iter().filter(|p| !mapped.contains_key(&p.legacy_id.to_string())).count();
+    let mut fresh = allocate_ids(tx, CERTIFICATE_TABLE, unmapped).await?.into_iter();
+    let (mut inserts, mut updates, mut new_pairs) = (Vec::new(), Vec::new(), Vec::new());
+    for p in &mut prepared {
+        let key = p.legacy_id.to_string();
+        match mapped.get(&key) {
+            Some(&id) => {
+                p.row.id = id;
+                if present.contains(&id) {
+                    updates.push(p.row.clone());
+                } else {
+                    inserts.push(p.row.clone());
+                }
+            }
+            None => {
+                let id = fresh.next().ok_or_else(too_few_ids)?;
+                p.row.id = id;
+                inserts.push(p.row.clone());
+                new_pairs.push((key, id));
+            }
+        }
+    }
+    let created = insert_rows(tx, CERTIFICATE_TABLE, &CERTIFICATE_COLUMNS, &inserts, ctx.now).await?;
+    let updated = update_rows(tx, CERTIFICATE_TABLE, &CERTIFICATE_COLUMNS, &updates).await?;
+    book::map_ids(tx, ENTITY, ctx.step, true, &new_pairs).await?;
+    out.add("certificates_created", created);
+    out.add("certificates_updated", updated);
+    out.add("certificates_unchanged", (updates.len() as u64).saturating_sub(updated));
+
+    // Manual overrides (Decision #11), keyed by legacy certificate id.
+    let override_map = mapped_ids(tx, OVERRIDE_ENTITY, &keys).await?;
+    let present = existing_ids(tx, OVERRIDE_TABLE, &override_map.values().copied().collect::<Vec<_>>()).await?;
+    let with_reason: Vec<&Prepared> = prepared.iter().filter(|p| p.override_reason.is_some()).collect();
+    let unmapped = with_reason.iter().filter(|p| !override_map.contains_key(&p.legacy_id.to_string())).count();
+    let mut fresh = allocate_ids(tx, OVERRIDE_TABLE, unmapped).await?.into_iter();
+    let (mut inserts, mut updates, mut new_pairs) = (Vec::new(), Vec::new(), Vec::new());
+    for p in with_reason {
+        let key = p.legacy_id.to_string();
+        let mut row = OverrideRow {
+            id: 0,
+            requirements_group_id: p.row.requirements_group_id,
+            coi_risk_profile_id: p.coi_risk_profile_id,
+            coverage_type: OVERRIDE_COVERAGE_TYPE,
+            reason: p.override_reason.clone().unwrap_or_default(),
+            approved_at: p.approved_at,
+            created: p.row.created,
+            modified: p.row.modified,
+        };
+        match override_map.get(&key) {
+            Some(&id) => {
+                row.id = id;
+                if present.contains(&id) {
+                    updates.push(row);
+                } else {
+                    inserts.push(row);
+                }
+            }
+            None => {
+                let id = fresh.next().ok_or_else(too_few_ids)?;
+                row.id = id;
+                inserts.push(row);
+                new_pairs.push((key, id));
+            }
+        }
+    }
+    let created = insert_rows(tx, OVERRIDE_TABLE, &OVERRIDE_COLUMNS, &inserts, ctx.now).await?;
+    let updated = update_rows(tx, OVERRIDE_TABLE, &OVERRIDE_COLUMNS, &updates).await?;
+    book::map_ids(tx, OVERRIDE_ENTITY, ctx.step, true, &new_pairs).await?;
+    out.add("manual_overrides_created", created);
+    out.add("manual_overrides_updated", updated);
+    out.add("manual_overrides_unchanged", (updates.len() as u64).saturating_sub(updated));
+
+    // Choice: an override this step made for a certificate whose legacy override_reason is now
+    // blank is removed (row and id map entry), so a rerun converges on the legacy data.
+    let stale: Vec<(String, i64)> = prepared
+        .iter()
+        .filter(|p| p.override_reason.is_none())
+        .filter_map(|p| override_map.get(&p.legacy_id.to_string()).map(|id| (p.legacy_id.to_string(), *id)))
+        .collect();
+    if !stale.is_empty() {
+        let ids: Vec<i64> = stale.iter().map(|(_, id)| *id).collect();
+        let keys: Vec<String> = stale.iter().map(|(k, _)| k.clone()).collect();
+        let removed = sqlx::query(&format!("DELETE FROM {OVERRIDE_TABLE} WHERE id = ANY($1)")).bind(&ids).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM dtx_migration.id_map WHERE entity = $1 AND legacy_key = ANY($2)")
+            .bind(OVERRIDE_ENTITY)
+            .bind(&keys)
+            .execute(&mut *tx)
+            .await?;
+        out.add("manual_overrides_removed", removed.rows_affected());
+    }
+
+    out.issues = merge_issues(all_issues);
+    out.cursor = Some(serde_json::json!({ "after_id": last_id }));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_column_list_names_every_field_of_the_rows() {
+        let keys = |v: serde_json::Value| -> Vec<String> {
+            let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+            k.sort();
+            k
+        };
+        let mut names: Vec<String> = CERTIFICATE_COLUMNS.iter().map(|(c, _)| c.to_string()).collect();
+        names.sort();
+        assert_eq!(keys(serde_json::to_value(CertificateRow::default()).unwrap()), names);
+        let mut names: Vec<String> = OVERRIDE_COLUMNS.iter().map(|(c, _)| c.to_string()).collect();
+        names.sort();
+        assert_eq!(keys(serde_json::to_value(OverrideRow::default()).unwrap()), names);
+        for (c, _) in CERTIFICATE_TEXT_WIDTHS {
+            assert!(CERTIFICATE_COLUMNS.iter().any(|(n, t)| *n == c && *t == "text"), "{c}");
+        }
+    }
+
+    #[test]
+    fn group_keys_leave_null_and_zero_parts_empty() {
+        assert_eq!(group_key(12, Some(7), None), "12:7:");
+        assert_eq!(group_key(12, Some(0), Some(3)), "12::3");
+        assert_eq!(group_key(1, None, None), "1::");
+    }
+
+    #[test]
+    fn notes_join_holder_extras_and_revision() {
+        assert_eq!(certificate_notes(Some("[Migrated Holder Contact] Email: a".into()), Some(" 3 ")).as_deref(), Some("[Migrated Holder Contact] Email: a\n[Migrated] Certificate revision: 3"));
+        assert_eq!(certificate_notes(None, Some("2")).as_deref(), Some("[Migrated] Certificate revision: 2"));
+        assert_eq!(certificate_notes(None, Some("  ")), None);
+        assert_eq!(certificate_notes(Some("x".into()), None).as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn issues_with_the_same_reason_merge_their_details() {
+        let merged = merge_issues(vec![
+            Issue::new("certificate", 1, "zero date").with_detail("AuthDate"),
+            Issue::new("certificate", 1, "no insured name"),
+            Issue::new("certificate", 1, "zero date").with_detail("review_time"),
+            Issue::new("certificate", 2, "zero date").with_detail("AuthDate"),
+        ]);
+        assert_eq!(merged.len(), 3);
+        assert_eq!(merged[0].detail.as_deref(), Some("AuthDate; review_time"));
+        assert_eq!(merged[2].legacy_key, "2");
+    }
+
+    #[test]
+    fn the_lowest_stored_manifest_row_is_picked() {
+        let row = |k: &str, s: Option<&str>, key: Option<&str>| ManifestRow {
+            attachment_id: 5,
+            source_key: k.into(),
+            status: s.map(String::from),
+            s3_key: key.map(String::from),
+            original_filename: None,
+            content_hash: None,
+            file_uid: None,
+        };
+        let rows = vec![row("attachment:5", Some("missing"), None), row("repo_file:1", Some("deduplicated"), Some("k1")), row("repo_file:2", Some("moved"), Some("k2"))];
+        assert_eq!(pick_file(5, Some(&rows)).unwrap().source_key, "repo_file:1");
+        assert_eq!(pick_file(5, None).unwrap_err(), "attachment_id 5: no file manifest row (missing)");
+        let rows = vec![row("attachment:5", Some("failed"), None), row("repo_file:1", None, None), row("repo_file:3", Some("moved"), None)];
+        assert_eq!(pick_file(5, Some(&rows)).unwrap_err(), "attachment_id 5: attachment:5 failed, repo_file:1 (no status), repo_file:3 moved");
+    }
+}
