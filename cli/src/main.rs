@@ -404,7 +404,7 @@ async fn load(target: &Target, args: &LoadArgs) -> Result<()> {
         reports: shared::loader::output::ReportSink::new(&args.report_dir, &clients.s3),
         chunk_rows: args.chunk_rows,
     };
-    let mut request = LoadRequest { step: args.step.clone(), dry_run: args.dry_run, cursor: None };
+    let mut request = LoadRequest { step: args.step.clone(), dry_run: args.dry_run, ..Default::default() };
     loop {
         let response = loader.run(&request).await?;
         if args.json {

@@ -1,26 +1,34 @@
 //! Deterministic sample data for the legacy DTX 1.0 system.
 //!
-//! [`generate`] builds a small but complete copy of production's shape: the five legacy MySQL
-//! tables (created from the same DDL the binaries validate against), an EFS tree holding the
-//! referenced files, and the account mapping CSV. Alongside it returns a [`SampleSummary`]
-//! stating, for every source file the migration will discover, what the migration must end up
-//! doing with it. Tests and the CLI compare real migration results against that summary.
+//! [`generate`] builds a small but complete copy of production's shape: every legacy MySQL
+//! table (created from the same DDL the binaries validate against), an EFS tree holding the
+//! referenced files, and the Area 1-3 mapping CSVs (accounts, records, users). Alongside it
+//! returns a [`SampleSummary`] stating, for every source file the migration will discover, what
+//! the migration must end up doing with it, and ([`SampleSummary::records`]) what the record
+//! loader must make of the certificate/document side. Tests and the CLI compare real migration
+//! results against that summary.
+//!
+//! The record side (vendors, the full ACORD certificate row, certificate_status, documents with
+//! their libraries, sets and statuses) is planned after the files, from an RNG of its own, so
+//! it never changes a file, a path or an attachment. [`seed_target`] fills the DTX 2.0 stand-ins
+//! of Areas 1-3 and 6 that the loader's foreign keys need, and [`write_coi_profile_mapping`]
+//! writes Area 6's mapping when a test wants the phased COI-profile link to happen.
 //!
 //! Everything is derived from [`SampleSpec::seed`], so the same spec always yields byte-identical
 //! files, identical rows and an identical summary.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::query_builder::Separated;
-use sqlx::{MySql, MySqlPool, QueryBuilder};
+use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder};
 
 /// The legacy DDL; the generator creates its tables from exactly what the tool validates against.
 use crate::legacy::LEGACY_DDL;
@@ -99,6 +107,10 @@ pub struct SampleSpec {
     pub large_file_bytes: u64,
     /// Small files get random sizes from 1 KiB up to this, skewed towards small.
     pub max_small_file_bytes: u64,
+    /// `vendor` rows per customer (at least 3: one with certificates, one whose certificates
+    /// go to the unmapped vendor in the first customer, one with requirements but no
+    /// certificates).
+    pub vendors_per_customer: u32,
 }
 
 impl Default for SampleSpec {
@@ -112,6 +124,7 @@ impl Default for SampleSpec {
             // Just above the 64 MiB multipart threshold, so the multipart upload path runs.
             large_file_bytes: 70 * 1024 * 1024,
             max_small_file_bytes: 256 * 1024,
+            vendors_per_customer: 4,
         }
     }
 }
@@ -127,6 +140,10 @@ pub struct SampleSummary {
     pub legacy_rows: LegacyRowCounts,
     /// Customers deliberately missing from the account mapping CSV.
     pub unmapped_customer_ids: Vec<u64>,
+    /// The record side: the Area 1-3/6 stand-ins and what the record loader must make of the
+    /// certificate/document tables.
+    #[serde(default)]
+    pub records: RecordsSummary,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -187,6 +204,8 @@ pub enum SampleError {
     InvalidLocation(String),
     #[error("sample generator inconsistency: {0}")]
     Inconsistent(String),
+    #[error("target database: {0}")]
+    Target(#[source] sqlx::Error),
 }
 
 fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> SampleError + '_ {

@@ -57,14 +57,14 @@ async fn the_manifest_imports_reports_uncovered_attachments_and_reruns_identical
     };
 
     let before = target.table_counts().await;
-    let dry = loader.run(&LoadRequest { step: "files".into(), dry_run: true, cursor: None }).await.unwrap();
+    let dry = loader.run(&LoadRequest { step: "files".into(), dry_run: true, ..Default::default() }).await.unwrap();
     assert!(dry.done);
     assert_eq!(dry.counts["manifest_rows"], 3);
     assert_eq!(target.table_counts().await, before, "a dry run changed the target");
     let dry_issues = std::fs::read_to_string(dir.path().join("migration_issues_dry_run_files.csv")).unwrap();
     assert!(dry_issues.contains("certificate,4,files,attachment not in file manifest"), "{dry_issues}");
 
-    let first = loader.run(&LoadRequest { step: "5".into(), dry_run: false, cursor: None }).await.unwrap();
+    let first = loader.run(&LoadRequest { step: "5".into(), dry_run: false, ..Default::default() }).await.unwrap();
     assert_eq!(first.counts["manifest_rows"], 3);
     assert_eq!(first.counts["status_moved"], 1);
     assert_eq!(first.counts["certificate_attachments_not_in_manifest"], 1, "certificate 4's attachment 102");
@@ -90,14 +90,14 @@ async fn the_manifest_imports_reports_uncovered_attachments_and_reruns_identical
     let issues = std::fs::read_to_string(dir.path().join("migration_issues.csv")).unwrap();
     assert_eq!(issues.lines().count(), 2, "{issues}");
 
-    let second = loader.run(&LoadRequest { step: "files".into(), dry_run: false, cursor: None }).await.unwrap();
+    let second = loader.run(&LoadRequest { step: "files".into(), dry_run: false, ..Default::default() }).await.unwrap();
     assert_eq!(second.counts, first.counts);
     assert_eq!(dump().await, imported);
     let n_issues: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM dtx_migration.issue").fetch_one(&target.pool).await.unwrap();
     assert_eq!(n_issues, 1, "a rerun records each issue once");
 
     std::fs::write(dir.path().join("file_manifest.csv"), "wrong,header\n").unwrap();
-    let err = loader.run(&LoadRequest { step: "files".into(), dry_run: false, cursor: None }).await.unwrap_err();
+    let err = loader.run(&LoadRequest { step: "files".into(), dry_run: false, ..Default::default() }).await.unwrap_err();
     assert!(err.to_string().contains("header"), "{err}");
     legacy.drop_database().await;
     target.drop_database().await;

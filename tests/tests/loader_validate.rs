@@ -134,7 +134,7 @@ async fn the_validate_step_writes_its_reports_and_leaves_the_target_unchanged() 
     };
     assert_eq!(loader.mappings.absent, vec!["id_mapping_users.csv", "id_mapping_coi_profiles.csv"]);
     let before = target.table_counts().await;
-    let response = loader.run(&LoadRequest { step: "1".into(), dry_run: true, cursor: None }).await.unwrap();
+    let response = loader.run(&LoadRequest { step: "1".into(), dry_run: true, ..Default::default() }).await.unwrap();
     assert!(response.done);
     assert_eq!(response.step, "validate");
     assert_eq!(response.counts["certificates"], 4);

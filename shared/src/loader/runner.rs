@@ -77,6 +77,10 @@ pub struct LoadRequest {
     pub dry_run: bool,
     #[serde(default)]
     pub cursor: Option<serde_json::Value>,
+    /// Stop after this many committed chunks, as if the deadline had come (bounded steps; the
+    /// next invocation continues from the stored cursor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_chunks: Option<u32>,
 }
 
 /// The answer: `{"step", "done", "cursor", "counts"}`; invoke again with `cursor` until done.
@@ -208,6 +212,7 @@ impl Loader {
         let mut issues_seen: Vec<(String, Issue)> = Vec::new();
         let mut tx = self.target.begin().await?;
         book::step_started(&mut tx, name, request.dry_run).await?;
+        let mut chunks = 0u32;
         let done = loop {
             let outcome = self.chunk(step, &ctx, &mut tx, cursor.clone(), &input).await?;
             book::record_issues(&mut tx, name, &outcome.issues).await?;
@@ -231,7 +236,9 @@ impl Loader {
             // Commit the chunk, then stop before the deadline or go on in a new transaction.
             let finished = std::mem::replace(&mut tx, self.target.begin().await?);
             finished.commit().await?;
-            if deadline.is_some_and(|d| std::time::Instant::now() + DEADLINE_MARGIN >= d) {
+            chunks += 1;
+            let out_of_chunks = request.max_chunks.is_some_and(|max| chunks >= max);
+            if out_of_chunks || deadline.is_some_and(|d| std::time::Instant::now() + DEADLINE_MARGIN >= d) {
                 break false;
             }
         };
