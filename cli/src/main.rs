@@ -104,6 +104,14 @@ struct SampleArgs {
     /// Write the expected outcome of every file here (JSON).
     #[arg(long)]
     summary: Option<PathBuf>,
+    /// Also create the DTX 2.0 mirror tables in this PostgreSQL database and insert the
+    /// Area 1-3 and 6 stand-in rows (accounts, users, records, assignments, COI profiles) the
+    /// loader's foreign keys point at.
+    #[arg(long, env = "TARGET_DATABASE_URL", hide_env_values = true)]
+    target_url: Option<String>,
+    /// Also write id_mapping_coi_profiles.csv (as if Area 6 had run).
+    #[arg(long)]
+    coi_profiles: bool,
 }
 
 #[derive(Args, Clone)]
@@ -281,6 +289,14 @@ async fn sample(args: &SampleArgs) -> Result<()> {
         ..Default::default()
     };
     let summary = shared::sample::generate(&pool, &args.efs_root, &args.mappings_dir, &spec).await?;
+    if args.coi_profiles {
+        shared::sample::write_coi_profile_mapping(&args.mappings_dir, &summary)?;
+    }
+    if let Some(url) = &args.target_url {
+        let target = shared::loader::connect::target_from_url(url, 2).await?;
+        shared::loader::connect::apply_target_mirror(&target).await.context("creating the DTX 2.0 mirror tables")?;
+        shared::sample::seed_target(&target, &summary).await?;
+    }
     if let Some(path) = &args.summary {
         std::fs::write(path, serde_json::to_vec_pretty(&summary)?)?;
     }

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The whole file move, locally, on generated sample data: starts the local services,
-# generates a legacy MariaDB database + EFS tree + account mapping, prints the dry-run
-# inventory, moves every file through SQS -> worker -> S3/DynamoDB on moto, verifies every
-# stored object against its manifest row, and writes file_manifest.csv.
+# The whole migration, locally, on generated sample data: starts the local services,
+# generates a legacy MariaDB database + EFS tree + the Area 1-3 id mappings, and a DTX 2.0
+# PostgreSQL database (the infra/sql mirror with Area 1-3 stand-in rows); prints the dry-run
+# inventory; moves every file through SQS -> worker -> S3/DynamoDB on moto and verifies every
+# stored object against its manifest row; then runs the record loader step by step
+# (validate, document types, risk profiles, requirements groups, files, certificates,
+# evaluations) and prints the reports.
 #
-# Rerunning it changes nothing (same sample, same objects, same manifest, no new messages);
-# pass --fresh to wipe the emulator's state first.
+# Rerunning it changes nothing (same sample, same objects, same manifest, no new messages, the
+# same target rows); pass --fresh to wipe the emulator and the target database first.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -23,7 +26,15 @@ mkdir -p "$WORK/efsdata" "$WORK/mappings" "$WORK/report"
 bash infra/local/services.sh
 export AWS_ENDPOINT_URL
 AWS_ENDPOINT_URL="$(bash infra/local/moto.sh start)"
-if $fresh; then bash infra/local/moto.sh reset; fi
+TARGET_DB=dtx_quickstart_target
+if $fresh; then
+  bash infra/local/moto.sh reset
+  psql -h 127.0.0.1 -U postgres -q -c "DROP DATABASE IF EXISTS $TARGET_DB WITH (FORCE)"
+fi
+if ! psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$TARGET_DB'" | grep -q 1; then
+  psql -h 127.0.0.1 -U postgres -q -c "CREATE DATABASE $TARGET_DB"
+fi
+export TARGET_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$TARGET_DB"
 
 echo "== building dtx-migrate" >&2
 cargo build -q -p cli
@@ -36,7 +47,7 @@ export DTX_LOCAL_PREFIX="${DTX_LOCAL_PREFIX:-dtx-quickstart}"
 export RUST_LOG="${RUST_LOG:-error}"
 
 echo "== generating sample legacy data (deterministic)" >&2
-"$BIN" sample generate --summary "$WORK/sample_summary.json"
+"$BIN" sample generate --summary "$WORK/sample_summary.json" --target-url "$TARGET_DATABASE_URL"
 
 echo
 "$BIN" inventory --dry-run | tee "$REPORT_DIR/dry_run_report.txt"
@@ -45,5 +56,15 @@ echo
 echo
 "$BIN" manifest verify
 "$BIN" manifest export --out "$REPORT_DIR" >/dev/null
+
 echo
-echo "Reports in $REPORT_DIR (dry_run_report.txt, move_report.txt, file_manifest.csv, file_manifest_summary.txt)"
+echo "== record loader"
+for step in validate document-types document-risk-profiles requirements-groups files certificates; do
+  "$BIN" load --step "$step" --report-dir "$REPORT_DIR" > "$REPORT_DIR/load_$step.txt"
+  tail -n 2 "$REPORT_DIR/load_$step.txt" | head -n 1
+done
+echo
+cat "$REPORT_DIR/migration_report.txt"
+echo
+echo "Issues flagged by the loader: $(($(wc -l < "$REPORT_DIR/migration_issues.csv") - 1)) (migration_issues.csv)"
+echo "Reports in $REPORT_DIR (dry_run_report.txt, move_report.txt, file_manifest.csv, migration_report.txt, migration_issues.csv, load_<step>.txt)"

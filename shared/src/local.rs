@@ -26,28 +26,16 @@ pub async fn provision(clients: &AwsClients, prefix: &str, max_receive_count: u3
             }
         }
     }
-    let dlq = clients
-        .sqs
-        .create_queue()
-        .queue_name(format!("{prefix}-dlq"))
-        .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
-        .send()
-        .await
-        .map_err(|e| classify("create DLQ", e))?;
-    res.dlq_url = dlq.queue_url.unwrap_or_default();
+    let dlq_attributes = HashMap::from([(QueueAttributeName::MessageRetentionPeriod, "1209600".to_string())]);
+    res.dlq_url = ensure_queue(clients, &format!("{prefix}-dlq"), dlq_attributes).await?;
     let dlq_arn = queue_arn(clients, &res.dlq_url).await?;
     let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count.to_string()}).to_string();
-    let work = clients
-        .sqs
-        .create_queue()
-        .queue_name(format!("{prefix}-work"))
-        .attributes(QueueAttributeName::VisibilityTimeout, visibility_timeout_s.to_string())
-        .attributes(QueueAttributeName::MessageRetentionPeriod, "345600")
-        .attributes(QueueAttributeName::RedrivePolicy, redrive)
-        .send()
-        .await
-        .map_err(|e| classify("create work queue", e))?;
-    res.queue_url = work.queue_url.unwrap_or_default();
+    let work_attributes = HashMap::from([
+        (QueueAttributeName::VisibilityTimeout, visibility_timeout_s.to_string()),
+        (QueueAttributeName::MessageRetentionPeriod, "345600".to_string()),
+        (QueueAttributeName::RedrivePolicy, redrive),
+    ]);
+    res.queue_url = ensure_queue(clients, &format!("{prefix}-work"), work_attributes).await?;
     for (table, key) in [(&res.manifest_table, "source_key"), (&res.dedup_table, "dedup_key"), (&res.runs_table, "run_id")] {
         let created = clients
             .dynamodb
@@ -66,6 +54,36 @@ pub async fn provision(clients: &AwsClients, prefix: &str, max_receive_count: u3
         }
     }
     Ok(res)
+}
+
+/// Creates the queue, or brings an existing one to the requested attributes (SQS refuses a
+/// CreateQueue whose attributes differ from the existing queue's).
+async fn ensure_queue(clients: &AwsClients, name: &str, attributes: HashMap<QueueAttributeName, String>) -> Result<String, PortError> {
+    let created = clients.sqs.create_queue().queue_name(name).set_attributes(Some(attributes.clone())).send().await;
+    match created {
+        Ok(out) => Ok(out.queue_url.unwrap_or_default()),
+        Err(e) if crate::adapters::service_code(&e).is_some_and(|(code, _)| code.contains("QueueNameExists") || code.contains("QueueAlreadyExists")) => {
+            let url = clients
+                .sqs
+                .get_queue_url()
+                .queue_name(name)
+                .send()
+                .await
+                .map_err(|e| classify("get queue url", e))?
+                .queue_url
+                .unwrap_or_default();
+            clients
+                .sqs
+                .set_queue_attributes()
+                .queue_url(&url)
+                .set_attributes(Some(attributes))
+                .send()
+                .await
+                .map_err(|e| classify("set queue attributes", e))?;
+            Ok(url)
+        }
+        Err(e) => Err(classify("create queue", e)),
+    }
 }
 
 pub async fn queue_arn(clients: &AwsClients, url: &str) -> Result<String, PortError> {

@@ -50,3 +50,13 @@ pub async fn target_from_url(url: &str, max_connections: u32) -> Result<PgPool, 
         .await
         .map_err(|e| ConfigError(format!("connecting to the target database: {e}")))
 }
+
+/// The DTX 2.0 mirror (`infra/sql/target_postgres.sql`): for local runs and tests only; in
+/// production the DTX 2.0 database already exists.
+pub const TARGET_MIRROR_DDL: &str = include_str!("../../../infra/sql/target_postgres.sql");
+
+/// Creates the mirror's tables (idempotent) and the loader's bookkeeping schema.
+pub async fn apply_target_mirror(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql(TARGET_MIRROR_DDL).execute(pool).await?;
+    super::book::ensure_schema(pool).await
+}
