@@ -59,7 +59,7 @@ echo
 
 echo
 echo "== record loader"
-for step in validate document-types document-risk-profiles requirements-groups files certificates; do
+for step in validate document-types document-risk-profiles requirements-groups files certificates evaluations current-evaluations validate; do
   "$BIN" load --step "$step" --report-dir "$REPORT_DIR" > "$REPORT_DIR/load_$step.txt"
   tail -n 2 "$REPORT_DIR/load_$step.txt" | head -n 1
 done

@@ -28,11 +28,23 @@ pub enum Step {
     Files,
     /// 6. Certificate (+ ManualOverride) with the full field mapping.
     Certificates,
+    /// 7. Evaluation / EvaluationCoverage / EvaluationDetail from certificate_status (Decision #4).
+    Evaluations,
+    /// 8. Certificate.current_evaluation on the latest evaluated certificate per group (Decision #10).
+    CurrentEvaluations,
 }
 
 impl Step {
-    pub const ALL: [Step; 6] =
-        [Step::Validate, Step::DocumentTypes, Step::DocumentRiskProfiles, Step::RequirementsGroups, Step::Files, Step::Certificates];
+    pub const ALL: [Step; 8] = [
+        Step::Validate,
+        Step::DocumentTypes,
+        Step::DocumentRiskProfiles,
+        Step::RequirementsGroups,
+        Step::Files,
+        Step::Certificates,
+        Step::Evaluations,
+        Step::CurrentEvaluations,
+    ];
 
     pub fn number(self) -> u8 {
         match self {
@@ -42,6 +54,8 @@ impl Step {
             Step::RequirementsGroups => 4,
             Step::Files => 5,
             Step::Certificates => 6,
+            Step::Evaluations => 7,
+            Step::CurrentEvaluations => 8,
         }
     }
 
@@ -53,6 +67,8 @@ impl Step {
             Step::RequirementsGroups => "requirements-groups",
             Step::Files => "files",
             Step::Certificates => "certificates",
+            Step::Evaluations => "evaluations",
+            Step::CurrentEvaluations => "current-evaluations",
         }
     }
 
@@ -278,6 +294,8 @@ impl Loader {
             // The manifest imports whole, in one chunk.
             (Step::Files, StepInput::ManifestCsv(csv)) if cursor.is_none() => files::import(tx, ctx.legacy, csv).await,
             (Step::Certificates, _) => certificates::chunk(ctx, tx, cursor).await,
+            (Step::Evaluations, _) => evaluations::chunk(ctx, tx, cursor).await,
+            (Step::CurrentEvaluations, _) => current_evaluations::chunk(ctx, tx, cursor).await,
             (step, _) => Err(LoadError::UnknownStep(format!("step {} cannot run from cursor {cursor:?}", step.name()))),
         }
     }

@@ -8,6 +8,8 @@
 use super::book::Issue;
 use super::runner::LoaderMappings;
 use std::collections::BTreeMap;
+pub mod evaluations;
+pub mod current_evaluations;
 pub mod document_risk_profiles;
 pub mod document_types;
 pub mod certificates;
