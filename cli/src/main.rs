@@ -184,7 +184,7 @@ impl RunFlags {
 
 #[derive(Args)]
 struct LoadArgs {
-    /// The step's name or spec number (e.g. `validate` or `1`).
+    /// The step's name or spec number (e.g. `validate` or `1`), or `all` for every step in order.
     #[arg(long)]
     step: String,
     /// Report what the step would do without writing to the target.
@@ -420,29 +420,37 @@ async fn load(target: &Target, args: &LoadArgs) -> Result<()> {
         reports: shared::loader::output::ReportSink::new(&args.report_dir, &clients.s3),
         chunk_rows: args.chunk_rows,
     };
-    let mut request = LoadRequest { step: args.step.clone(), dry_run: args.dry_run, ..Default::default() };
-    loop {
-        let response = loader.run(&request).await?;
-        if args.json {
-            println!("{}", serde_json::to_string(&response)?);
-        }
-        if response.done {
-            if !args.json {
-                for output in &response.outputs {
-                    if output.ends_with(".txt") && !output.starts_with("s3://") {
-                        print!("{}", std::fs::read_to_string(output)?);
+    let steps: Vec<String> = if args.step == "all" {
+        shared::loader::runner::Step::ALL.iter().map(|s| s.name().to_string()).collect()
+    } else {
+        vec![args.step.clone()]
+    };
+    for step in steps {
+        let mut request = LoadRequest { step, dry_run: args.dry_run, ..Default::default() };
+        loop {
+            let response = loader.run(&request).await?;
+            if args.json {
+                println!("{}", serde_json::to_string(&response)?);
+            }
+            if response.done {
+                if !args.json {
+                    for output in &response.outputs {
+                        if output.ends_with("migration_report.txt") && !output.starts_with("s3://") {
+                            print!("{}", std::fs::read_to_string(output)?);
+                        }
+                    }
+                    println!("step {} done: {:?}", response.step, response.counts);
+                    for output in &response.outputs {
+                        println!("wrote {output}");
                     }
                 }
-                println!("step {} done: {:?}", response.step, response.counts);
-                for output in &response.outputs {
-                    println!("wrote {output}");
-                }
+                break;
             }
-            return Ok(());
+            eprintln!("step {}: {:?}, continuing", response.step, response.counts);
+            request.cursor = response.cursor;
         }
-        eprintln!("step {}: {:?}, continuing", response.step, response.counts);
-        request.cursor = response.cursor;
     }
+    Ok(())
 }
 
 fn write_manifest_csv(records: &[shared::manifest::ManifestRecord], dir: &Path) -> Result<()> {

@@ -32,6 +32,7 @@ fn small_spec(seed: u64) -> SampleSpec {
         filerepo_files: 8,
         large_file_bytes: 6 * 1024 * 1024,
         max_small_file_bytes: 32 * 1024,
+        ..SampleSpec::default()
     }
 }
 
