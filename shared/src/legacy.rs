@@ -367,30 +367,8 @@ pub async fn connect_with_secret(
     secret_arn: &str,
     max_connections: u32,
 ) -> Result<MySqlPool, LegacyError> {
-    #[derive(serde::Deserialize)]
-    struct Secret {
-        username: String,
-        password: String,
-        host: String,
-        #[serde(default)]
-        port: Option<serde_json::Value>,
-        #[serde(alias = "database")]
-        dbname: String,
-    }
-    let out = secrets
-        .get_secret_value()
-        .secret_id(secret_arn)
-        .send()
-        .await
-        .map_err(|e| LegacyError::Credentials(format!("reading secret {secret_arn}: {}", aws_smithy_types::error::display::DisplayErrorContext(&e))))?;
-    let text = out.secret_string().ok_or_else(|| LegacyError::Credentials(format!("secret {secret_arn} has no string value")))?;
-    let secret: Secret = serde_json::from_str(text)
-        .map_err(|e| LegacyError::Credentials(format!("secret {secret_arn} is not the RDS JSON format: {e}")))?;
-    let port = match &secret.port {
-        Some(serde_json::Value::Number(n)) => n.as_u64().unwrap_or(3306) as u16,
-        Some(serde_json::Value::String(s)) => s.parse().unwrap_or(3306),
-        _ => 3306,
-    };
+    let secret = crate::secrets::RdsSecret::fetch(secrets, secret_arn).await.map_err(|e| LegacyError::Credentials(e.0))?;
+    let port = secret.port_or(3306);
     let options = sqlx::mysql::MySqlConnectOptions::new()
         .host(&secret.host)
         .port(port)

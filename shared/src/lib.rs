@@ -20,6 +20,7 @@ pub mod model;
 pub mod paths;
 pub mod ports;
 pub mod sample;
+pub mod secrets;
 pub mod source;
 pub mod telemetry;
 pub mod verify;

@@ -5,30 +5,8 @@ use crate::error::ConfigError;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 
 pub async fn target_from_secret(secrets: &aws_sdk_secretsmanager::Client, secret_arn: &str, max_connections: u32) -> Result<PgPool, ConfigError> {
-    #[derive(serde::Deserialize)]
-    struct Secret {
-        username: String,
-        password: String,
-        host: String,
-        #[serde(default)]
-        port: Option<serde_json::Value>,
-        #[serde(alias = "database")]
-        dbname: String,
-    }
-    let out = secrets
-        .get_secret_value()
-        .secret_id(secret_arn)
-        .send()
-        .await
-        .map_err(|e| ConfigError(format!("reading secret {secret_arn}: {}", aws_smithy_types::error::display::DisplayErrorContext(&e))))?;
-    let text = out.secret_string().ok_or_else(|| ConfigError(format!("secret {secret_arn} has no string value")))?;
-    let secret: Secret =
-        serde_json::from_str(text).map_err(|e| ConfigError(format!("secret {secret_arn} is not the RDS JSON format: {e}")))?;
-    let port = match &secret.port {
-        Some(serde_json::Value::Number(n)) => n.as_u64().unwrap_or(5432) as u16,
-        Some(serde_json::Value::String(s)) => s.parse().unwrap_or(5432),
-        _ => 5432,
-    };
+    let secret = crate::secrets::RdsSecret::fetch(secrets, secret_arn).await?;
+    let port = secret.port_or(5432);
     let options = PgConnectOptions::new()
         .host(&secret.host)
         .port(port)
