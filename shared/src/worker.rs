@@ -898,17 +898,21 @@ mod tests {
         }
     }
 
-    struct ChangingSource(Arc<ChangingReader>);
+    /// A source whose every candidate resolves to one given reader of `size` bytes.
+    struct FixedSource {
+        reader: Arc<dyn crate::ports::RangeReader>,
+        size: u64,
+    }
 
     #[async_trait::async_trait]
-    impl FileSource for ChangingSource {
+    impl FileSource for FixedSource {
         async fn locate(&self, c: &[Candidate]) -> Result<Result<Located, LocateFailure>, PortError> {
             Ok(Ok(Located {
                 resolved_path: c[0].relative.display().to_string(),
                 generation: "gen3".into(),
                 via: "primary".into(),
-                size: self.0.data.len() as u64,
-                reader: self.0.clone(),
+                size: self.size,
+                reader: self.reader.clone(),
             }))
         }
     }
@@ -926,7 +930,7 @@ mod tests {
             dedup: h.dedup.clone(),
             objects: h.objects.clone(),
             dead_letters: h.dlq.clone(),
-            source: Arc::new(ChangingSource(reader)),
+            source: Arc::new(FixedSource { size: data.len() as u64, reader }),
             redelivery: None,
         };
         h.worker = Worker::new(h.worker.settings().clone(), ports);
@@ -982,20 +986,6 @@ mod tests {
         }
     }
 
-    struct FixedSource(Arc<SlowReader>);
-
-    #[async_trait::async_trait]
-    impl FileSource for FixedSource {
-        async fn locate(&self, c: &[Candidate]) -> Result<Result<Located, LocateFailure>, PortError> {
-            Ok(Ok(Located {
-                resolved_path: c[0].relative.display().to_string(),
-                generation: "gen3".into(),
-                via: "primary".into(),
-                size: self.0.data.len() as u64,
-                reader: self.0.clone(),
-            }))
-        }
-    }
 
     fn slow_harness(lease: Duration, after_read: Box<dyn Fn() + Send + Sync>, dedup: Arc<MemoryDedup>) -> Harness {
         let mut h = harness(|s| {
@@ -1011,7 +1001,7 @@ mod tests {
             dedup: h.dedup.clone(),
             objects: h.objects.clone(),
             dead_letters: h.dlq.clone(),
-            source: Arc::new(FixedSource(reader)),
+            source: Arc::new(FixedSource { size: reader.data.len() as u64, reader }),
             redelivery: None,
         };
         h.worker = Worker::new(h.worker.settings().clone(), ports);
