@@ -88,6 +88,15 @@ impl MysqlFixture {
         Self { pool, url, name }
     }
 
+    /// A fresh database with the assumed legacy DDL (infra/sql/legacy_mysql.sql) applied.
+    pub async fn with_legacy_schema() -> Self {
+        let db = Self::new().await;
+        for statement in shared::legacy::ddl_statements(shared::legacy::LEGACY_DDL) {
+            sqlx::query(&statement).execute(&db.pool).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
+        }
+        db
+    }
+
     pub async fn drop_database(self) {
         self.pool.close().await;
         let admin = MySqlPool::connect(&mysql_server_url()).await.expect("connect");
@@ -146,9 +155,57 @@ impl PgFixture {
         counts
     }
 
+    /// Every row of every table in the Django and bookkeeping schemas, as text, sorted: two
+    /// equal dumps mean equal table contents. `skip` names tables (schema.table) left out, e.g.
+    /// bookkeeping tables with timestamps of their own.
+    pub async fn dump(&self, skip: &[&str]) -> std::collections::BTreeMap<String, Vec<String>> {
+        let tables: Vec<(String, String)> = sqlx::query_as(
+            "SELECT table_schema::text, table_name::text FROM information_schema.tables
+             WHERE table_schema IN ('public', 'dtx_migration') AND table_type = 'BASE TABLE'",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .expect("list tables");
+        let mut dump = std::collections::BTreeMap::new();
+        for (schema, table) in tables {
+            let name = format!("{schema}.{table}");
+            if skip.contains(&name.as_str()) {
+                continue;
+            }
+            let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT t::text FROM \"{schema}\".\"{table}\" t ORDER BY 1"))
+                .fetch_all(&self.pool)
+                .await
+                .expect("dump rows");
+            dump.insert(name, rows);
+        }
+        dump
+    }
+
     pub async fn drop_database(self) {
         self.pool.close().await;
         let admin = sqlx::PgPool::connect(&postgres_server_url()).await.expect("connect");
         sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&admin).await.expect("drop database");
+    }
+}
+
+/// A loader over the two fixtures, with reports written to `reports` (a directory) and no
+/// file bucket (`verify` then reports its object check as not run).
+pub fn loader(
+    legacy: &MysqlFixture,
+    target: &PgFixture,
+    mappings: shared::loader::runner::LoaderMappings,
+    reports: &std::path::Path,
+    chunk_rows: u32,
+) -> shared::loader::runner::Loader {
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::Config::builder().behavior_version_latest().region(aws_sdk_s3::config::Region::new("us-east-1")).build(),
+    );
+    shared::loader::runner::Loader {
+        legacy: legacy.pool.clone(),
+        target: target.pool.clone(),
+        mappings,
+        reports: shared::loader::output::ReportSink::new(&reports.display().to_string(), &s3),
+        chunk_rows,
+        objects: None,
     }
 }

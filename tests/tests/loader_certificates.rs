@@ -25,10 +25,7 @@ const NOW1: &str = "2030-01-02T03:04:05Z";
 const NOW2: &str = "2031-06-07T08:09:10Z";
 
 async fn crafted_legacy() -> MysqlFixture {
-    let db = MysqlFixture::new().await;
-    for statement in shared::legacy::ddl_statements(shared::legacy::LEGACY_DDL) {
-        sqlx::query(&statement).execute(&db.pool).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
-    }
+    let db = MysqlFixture::with_legacy_schema().await;
     let mut conn = db.pool.acquire().await.unwrap();
     // A live legacy column whose bytes are not UTF-8 (latin1): utf8mb4 columns refuse them.
     // Zero dates and partial dates ('2019-04-00') need a lax session.

@@ -56,11 +56,8 @@ async fn exec(conn: &mut sqlx::MySqlConnection, sql: &str) {
 }
 
 async fn crafted_legacy() -> MysqlFixture {
-    let db = MysqlFixture::new().await;
+    let db = MysqlFixture::with_legacy_schema().await;
     let mut conn = db.pool.acquire().await.unwrap();
-    for statement in shared::legacy::ddl_statements(shared::legacy::LEGACY_DDL) {
-        exec(&mut conn, &statement).await;
-    }
     // Zero and partial dates, as legacy rows hold them.
     exec(&mut conn, "SET SESSION sql_mode = ''").await;
     // Live columns may be wider / of a neighbouring type than the DDL says.
@@ -347,11 +344,8 @@ async fn document_types_and_risk_profiles_migrate_rerun_identically_and_resync()
 
 #[tokio::test]
 async fn reruns_refresh_own_types_never_rename_onto_another_and_adopt_rows_made_in_dtx2() {
-    let legacy = MysqlFixture::new().await;
+    let legacy = MysqlFixture::with_legacy_schema().await;
     let mut conn = legacy.pool.acquire().await.unwrap();
-    for statement in shared::legacy::ddl_statements(shared::legacy::LEGACY_DDL) {
-        exec(&mut conn, &statement).await;
-    }
     for sql in [
         "INSERT INTO document_library (id, customer_id, name, description, create_time) VALUES
             (1, 1, 'W-9', 'd1', '2019-01-01'), (2, 1, 'Binder', NULL, '2019-01-01'), (3, 1, 'Permit', NULL, '2019-01-01')",

@@ -25,10 +25,7 @@ async fn exec(pool: &sqlx::PgPool, sql: &str) {
 }
 
 async fn crafted_legacy() -> MysqlFixture {
-    let db = MysqlFixture::new().await;
-    for statement in shared::legacy::ddl_statements(shared::legacy::LEGACY_DDL) {
-        sqlx::query(&statement).execute(&db.pool).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
-    }
+    let db = MysqlFixture::with_legacy_schema().await;
     let mut conn = db.pool.acquire().await.unwrap();
     // Invalid UTF-8 needs a latin1 column; zero and partial dates need a lax session.
     for sql in [

@@ -1,7 +1,7 @@
 //! The loader's `files` step through the runner: manifest import, coverage issues, dry run,
 //! rerun.
 
-use shared::loader::runner::{LoadRequest, Loader, LoaderMappings};
+use shared::loader::runner::{LoadRequest, LoaderMappings};
 use shared::manifest::ManifestRecord;
 use shared::message::LegacyIds;
 use shared::model::{Area, FileStatus};
@@ -28,10 +28,7 @@ fn row(key: &str, attachment: u64, status: FileStatus, size: u64) -> ManifestRec
 
 #[tokio::test]
 async fn the_manifest_imports_reports_uncovered_attachments_and_reruns_identically() {
-    let legacy = MysqlFixture::new().await;
-    for statement in shared::legacy::ddl_statements(shared::legacy::LEGACY_DDL) {
-        sqlx::query(&statement).execute(&legacy.pool).await.unwrap();
-    }
+    let legacy = MysqlFixture::with_legacy_schema().await;
     sqlx::query("INSERT INTO certificate (id, customer_id, attachment_id) VALUES (1, 1, 100), (2, 1, 101), (3, 1, 0), (4, 1, 102)")
         .execute(&legacy.pool)
         .await
@@ -48,13 +45,8 @@ async fn the_manifest_imports_reports_uncovered_attachments_and_reruns_identical
     .unwrap();
     std::fs::write(dir.path().join("file_manifest.csv"), &csv).unwrap();
     let s3 = shared::config::AwsClients::for_endpoint("http://127.0.0.1:1").await.s3;
-    let loader = Loader {
-        legacy: legacy.pool.clone(),
-        target: target.pool.clone(),
-        mappings: LoaderMappings::load(&s3, dir.path().to_str().unwrap()).await.unwrap(),
-        reports: shared::loader::output::ReportSink::new(dir.path().to_str().unwrap(), &s3),
-        chunk_rows: 100,
-    };
+    let mappings = LoaderMappings::load(&s3, dir.path().to_str().unwrap()).await.unwrap();
+    let loader = tests::loader(&legacy, &target, mappings, dir.path(), 100);
 
     let before = target.table_counts().await;
     let dry = loader.run(&LoadRequest { step: "files".into(), dry_run: true, ..Default::default() }).await.unwrap();

@@ -19,10 +19,7 @@ fn at(text: &str) -> Time {
 }
 
 async fn crafted_legacy() -> MysqlFixture {
-    let db = MysqlFixture::new().await;
-    for statement in shared::legacy::ddl_statements(shared::legacy::LEGACY_DDL) {
-        sqlx::query(&statement).execute(&db.pool).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
-    }
+    let db = MysqlFixture::with_legacy_schema().await;
     let long_name = "G".repeat(250);
     for sql in [
         format!("INSERT INTO customer (id, name) VALUES (1, 'Acme Corp'), (2, NULL), (3, '{long_name}'), (4, 'Delta'), (5, 'Epsilon')"),

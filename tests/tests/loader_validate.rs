@@ -2,19 +2,12 @@
 
 use shared::loader::validate::{build_report, MappingCoverage};
 use std::collections::HashSet;
-use shared::loader::runner::{LoadRequest, Loader, LoaderMappings};
+use shared::loader::runner::{LoadRequest, LoaderMappings};
 use tests::{MysqlFixture, PgFixture};
-
-async fn exec(db: &MysqlFixture, sql: &str) {
-    sqlx::query(sql).execute(&db.pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
 
 /// A legacy database with one or more rows for every figure of the report.
 async fn crafted_legacy() -> MysqlFixture {
-    let db = MysqlFixture::new().await;
-    for statement in shared::legacy::ddl_statements(shared::legacy::LEGACY_DDL) {
-        exec(&db, &statement).await;
-    }
+    let db = MysqlFixture::with_legacy_schema().await;
     let mut conn = db.pool.acquire().await.unwrap();
     // Legacy data holds zero dates; the session must accept them to reproduce that.
     sqlx::query("SET SESSION sql_mode = ''").execute(&mut *conn).await.unwrap();
@@ -125,13 +118,8 @@ async fn the_validate_step_writes_its_reports_and_leaves_the_target_unchanged() 
     std::fs::write(mappings_dir.join("id_mapping_accounts.csv"), "old_customer_id,new_account_id\n1,501\n2,502\n").unwrap();
     std::fs::write(mappings_dir.join("id_mapping_records.csv"), "old_vendor_id,new_record_id,new_assignment_id\n10,610,710\n11,611,711\n").unwrap();
     let s3 = shared::config::AwsClients::for_endpoint("http://127.0.0.1:1").await.s3;
-    let loader = Loader {
-        legacy: legacy.pool.clone(),
-        target: target.pool.clone(),
-        mappings: LoaderMappings::load(&s3, mappings_dir.to_str().unwrap()).await.unwrap(),
-        reports: shared::loader::output::ReportSink::new(reports_dir.to_str().unwrap(), &s3),
-        chunk_rows: 1000,
-    };
+    let mappings = LoaderMappings::load(&s3, mappings_dir.to_str().unwrap()).await.unwrap();
+    let loader = tests::loader(&legacy, &target, mappings, &reports_dir, 1000);
     assert_eq!(loader.mappings.absent, vec!["id_mapping_users.csv", "id_mapping_coi_profiles.csv"]);
     let before = target.table_counts().await;
     let response = loader.run(&LoadRequest { step: "1".into(), dry_run: true, ..Default::default() }).await.unwrap();

@@ -6,31 +6,22 @@
 //! A chunk reads up to `chunk_rows` legacy certificates after the cursor (keyset on id), maps
 //! each one in memory, resolves everything it references with one query per kind (id map for
 //! the certificates, their requirements groups and overrides; the groups themselves; the file
-//! manifest), then writes with one bulk INSERT and one bulk UPDATE per table.
-//!
-//! Choice: the bulk statements read their rows from one JSON array parameter through
-//! `jsonb_to_recordset` (a struct per row, serialized with serde, whose field names are the
-//! target column names): one bind instead of 34 parallel UNNEST arrays, and the column list
-//! (`CERTIFICATE_COLUMNS`) is written once and checked against the struct by a unit test.
-//! Fast enough for 200K certificates (one round trip per table per chunk).
-//! Choice: new rows get their ids up front from the table's identity sequence (`nextval`), so
-//! the legacy id → new id pairing never depends on the order of `RETURNING` rows.
-//! Choice: the UPDATE only touches rows whose values differ (`IS DISTINCT FROM`): a rerun on
-//! unchanged legacy data writes nothing and leaves the tables byte-identical.
+//! manifest), then writes with one bulk INSERT and one bulk UPDATE per table ([`super::bulk`]:
+//! rows as one JSON array, ids from the identity sequence, updates only where a value differs;
+//! its Choices apply here). Fast enough for 200K certificates (one round trip per table per chunk).
 //! Choice: `current_evaluation_id` (step 8) and `carrier_a_name`…`carrier_f_naic` (Decision #16,
 //! backfilled by Area 5) are never written: NULL at insert, untouched by an update, so a rerun
 //! after those steps does not erase their work.
 //! Choice: a certificate migrated by an earlier run and skipped now (its mapping went away) is
 //! left as it is, with the skip issue; a rerun never deletes certificates.
-//! Choice: an id map entry whose certificate row is gone is re-inserted under that same id.
 //! Choice: dropped fields (the spec's drop table: jws_Certificate_ID, OCR fields, review
 //! workflow, AMBestRatingOK, WCExempt, proper_*_name, Customer1-3, final_pol_expiration,
 //! AuthRepAffirm, replacement_id, reviewer_id) are not read. broker_id ("deferred, Area 9") is
 //! not read either: the certificate has no column for it and Area 9 reads the legacy table.
 
+use super::files::{self, ManifestRow};
+use super::bulk::{self, RowIssues};
 use super::{ChunkOutcome, StepContext};
-use crate::error::{ConfigError, PortError};
-use crate::legacy::LegacyError;
 use crate::loader::book::{self, Issue};
 use crate::loader::mapping::{self, InsuredName, LegacyDate};
 use crate::loader::runner::LoadError;
@@ -270,10 +261,7 @@ impl Legacy {
     }
 }
 
-/// Reads one legacy row. Invalid UTF-8 becomes an issue.
-/// Choice: a text value with invalid UTF-8 is kept, cleaned with U+FFFD replacement characters
-/// (`from_utf8_lossy`), rather than dropped: the rest of the value is usually right, and the
-/// issue (with the cleaned value) tells a reviewer where to look.
+/// Reads one legacy row (its issues keyed by its id).
 fn decode_row(row: &sqlx::mysql::MySqlRow, issues: &mut RowIssues) -> Result<Legacy, sqlx::Error> {
     let mut legacy = Legacy { id: row.try_get::<u64, _>("id")?, ..Default::default() };
     issues.key = legacy.id.to_string();
@@ -284,83 +272,9 @@ fn decode_row(row: &sqlx::mysql::MySqlRow, issues: &mut RowIssues) -> Result<Leg
         legacy.dates.insert(col, row.try_get::<Option<String>, _>(col)?);
     }
     for col in LEGACY_TEXT {
-        let bytes: Option<Vec<u8>> = row.try_get(col)?;
-        let value = bytes.map(|b| match String::from_utf8(b) {
-            Ok(s) => book::pg_text(&s),
-            Err(e) => {
-                let cleaned = book::pg_text(&String::from_utf8_lossy(e.as_bytes()));
-                issues.add("invalid UTF-8", format!("{col}: {cleaned:?}"));
-                cleaned
-            }
-        });
-        legacy.text.insert(col, value);
+        legacy.text.insert(col, issues.text(col, row.try_get(col)?));
     }
     Ok(legacy)
-}
-
-/// The issues of one legacy certificate.
-struct RowIssues {
-    key: String,
-    issues: Vec<Issue>,
-}
-
-impl RowIssues {
-    fn add(&mut self, reason: &str, detail: impl Into<String>) {
-        self.issues.push(Issue::new(ENTITY, &self.key, reason).with_detail(detail));
-    }
-
-    /// `fit_text` to the target column's width; a cut is an "overlong text" issue.
-    /// Choice: TEXT columns go through `fit_text` too (no width): trimmed, blank → NULL, like
-    /// every other copied value.
-    fn fit(&mut self, column: &str, value: Option<&str>) -> Option<String> {
-        let width = CERTIFICATE_TEXT_WIDTHS.iter().find(|(c, _)| *c == column).and_then(|(_, w)| *w);
-        let fitted = mapping::fit_text(value, width.unwrap_or(usize::MAX));
-        if let (Some(from), Some(w)) = (fitted.truncated_from, width) {
-            self.add("overlong text", format!("{column}: {from} characters, cut to {w}"));
-        }
-        fitted.value
-    }
-
-    /// A legacy DATE/DATETIME: zero → None + "zero date"; unparsable → None + "invalid date".
-    fn date(&mut self, column: &str, raw: Option<&str>) -> Option<chrono::NaiveDateTime> {
-        match mapping::legacy_date(raw) {
-            Ok(LegacyDate::Value(v)) => Some(v),
-            Ok(LegacyDate::Null) => None,
-            Ok(LegacyDate::Zero) => {
-                self.add("zero date", column);
-                None
-            }
-            Err(e) => {
-                self.add("invalid date", format!("{column}: {e}"));
-                None
-            }
-        }
-    }
-}
-
-/// Choice: issues sharing (entity, key, reason) are merged into one, details joined with "; ": the
-/// issue table keeps one row per (step, entity, key, reason), and one statement cannot upsert
-/// the same key twice.
-fn merge_issues(issues: Vec<Issue>) -> Vec<Issue> {
-    let mut merged: Vec<Issue> = Vec::with_capacity(issues.len());
-    let mut at: HashMap<(String, String, String), usize> = HashMap::new();
-    for issue in issues {
-        let key = (issue.entity.clone(), issue.legacy_key.clone(), issue.reason.clone());
-        match at.get(&key) {
-            Some(&i) => {
-                let detail = match (merged[i].detail.take(), issue.detail) {
-                    (Some(a), Some(b)) if a != b => Some(format!("{a}; {b}")),
-                    (a, b) => a.or(b),
-                };
-                merged[i].detail = detail;
-            }
-            None => {
-                at.insert(key, merged.len());
-                merged.push(issue);
-            }
-        }
-    }
-    merged
 }
 
 /// The requirements-groups step's key, so both steps agree by construction.
@@ -382,145 +296,6 @@ pub fn certificate_notes(holder_notes: Option<String>, cert_rev_no: Option<&str>
 /// Choice: legacy DATETIMEs carry no zone; they are read as UTC.
 fn utc(v: chrono::NaiveDateTime) -> DateTime<Utc> {
     v.and_utc()
-}
-
-/// What the file manifest holds for one attachment.
-#[derive(Debug, Clone, sqlx::FromRow)]
-struct ManifestRow {
-    attachment_id: i64,
-    source_key: String,
-    status: Option<String>,
-    s3_key: Option<String>,
-    original_filename: Option<String>,
-    content_hash: Option<String>,
-    file_uid: Option<String>,
-}
-
-/// The certificate's file fields, or the issue detail why there are none.
-/// Choice: when several stored manifest rows share the attachment_id (an `attachment:N` row and
-/// a `repo_file:M` row for the same file), the one with the lowest source_key (byte order) is
-/// used: `attachment:…` sorts before `repo_file:…`, so the attachment's own row wins.
-/// Choice: a stored row without an s3_key does not count as stored.
-fn pick_file(attachment_id: u64, rows: Option<&Vec<ManifestRow>>) -> Result<&ManifestRow, String> {
-    let rows = rows.map(Vec::as_slice).unwrap_or_default();
-    let stored = |r: &&ManifestRow| {
-        matches!(r.status.as_deref(), Some("moved" | "deduplicated")) && r.s3_key.as_deref().is_some_and(|k| !k.trim().is_empty())
-    };
-    if let Some(row) = rows.iter().find(stored) {
-        return Ok(row);
-    }
-    if rows.is_empty() {
-        return Err(format!("attachment_id {attachment_id}: no file manifest row (missing)"));
-    }
-    let statuses: Vec<String> = rows
-        .iter()
-        .map(|r| format!("{} {}", r.source_key, r.status.as_deref().unwrap_or("(no status)")))
-        .collect();
-    Err(format!("attachment_id {attachment_id}: {}", statuses.join(", ")))
-}
-
-/// The mapped ids of `keys` for `entity` (only those keys, not the whole entity).
-async fn mapped_ids(tx: &mut PgConnection, entity: &str, keys: &[String]) -> Result<HashMap<String, i64>, sqlx::Error> {
-    if keys.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT legacy_key, new_id FROM dtx_migration.id_map WHERE entity = $1 AND legacy_key = ANY($2)")
-            .bind(entity)
-            .bind(keys)
-            .fetch_all(&mut *tx)
-            .await?;
-    Ok(rows.into_iter().collect())
-}
-
-/// Which of `ids` exist in `table`.
-async fn existing_ids(tx: &mut PgConnection, table: &str, ids: &[i64]) -> Result<HashSet<i64>, sqlx::Error> {
-    if ids.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let rows: Vec<i64> = sqlx::query_scalar(&format!("SELECT id FROM {table} WHERE id = ANY($1)")).bind(ids).fetch_all(&mut *tx).await?;
-    Ok(rows.into_iter().collect())
-}
-
-/// `n` fresh ids from `table`'s identity sequence, ascending.
-async fn allocate_ids(tx: &mut PgConnection, table: &str, n: usize) -> Result<Vec<i64>, sqlx::Error> {
-    if n == 0 {
-        return Ok(Vec::new());
-    }
-    let mut ids: Vec<i64> = sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence($1, 'id')) FROM generate_series(1, $2)")
-        .bind(table)
-        .bind(n as i64)
-        .fetch_all(&mut *tx)
-        .await?;
-    ids.sort_unstable();
-    Ok(ids)
-}
-
-fn too_few_ids() -> LoadError {
-    LoadError::Port(PortError::permanent("certificates: allocating ids", "the identity sequence returned too few ids"))
-}
-
-fn to_json<T: Serialize>(rows: &[T]) -> Result<String, LoadError> {
-    serde_json::to_string(rows).map_err(|e| LoadError::Port(PortError::permanent("certificates: rows to JSON", e)))
-}
-
-fn record_def(columns: &[(&str, &str)]) -> String {
-    columns.iter().map(|(c, t)| format!("{c} {t}")).collect::<Vec<_>>().join(", ")
-}
-
-/// Inserts `rows` (ids already chosen). A NULL `created`/`modified` becomes `now`.
-async fn insert_rows<T: Serialize>(
-    tx: &mut PgConnection,
-    table: &str,
-    columns: &[(&str, &str)],
-    rows: &[T],
-    now: DateTime<Utc>,
-) -> Result<u64, LoadError> {
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    let names: Vec<&str> = columns.iter().map(|(c, _)| *c).collect();
-    let values: Vec<String> = names
-        .iter()
-        .map(|c| match *c {
-            "created" | "modified" => format!("COALESCE(t.{c}, $2)"),
-            _ => format!("t.{c}"),
-        })
-        .collect();
-    let sql = format!(
-        "INSERT INTO {table} ({}) SELECT {} FROM jsonb_to_recordset($1::jsonb) AS t({})",
-        names.join(", "),
-        values.join(", "),
-        record_def(columns)
-    );
-    let done = sqlx::query(&sql).bind(to_json(rows)?).bind(now).execute(&mut *tx).await?;
-    Ok(done.rows_affected())
-}
-
-/// Updates the rows of `rows` (by id) whose stored values differ; returns how many changed.
-/// A NULL `created`/`modified` keeps the stored value.
-async fn update_rows<T: Serialize>(tx: &mut PgConnection, table: &str, columns: &[(&str, &str)], rows: &[T]) -> Result<u64, LoadError> {
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    let names: Vec<&str> = columns.iter().map(|(c, _)| *c).filter(|c| *c != "id").collect();
-    let value = |c: &str| match c {
-        "created" | "modified" => format!("COALESCE(t.{c}, c.{c})"),
-        _ => format!("t.{c}"),
-    };
-    let set: Vec<String> = names.iter().map(|c| format!("{c} = {}", value(c))).collect();
-    let old: Vec<String> = names.iter().map(|c| format!("c.{c}")).collect();
-    let new: Vec<String> = names.iter().map(|c| value(c)).collect();
-    let sql = format!(
-        "UPDATE {table} AS c SET {} FROM jsonb_to_recordset($1::jsonb) AS t({})
-         WHERE c.id = t.id AND ({}) IS DISTINCT FROM ({})",
-        set.join(", "),
-        record_def(columns),
-        old.join(", "),
-        new.join(", ")
-    );
-    let done = sqlx::query(&sql).bind(to_json(rows)?).execute(&mut *tx).await?;
-    Ok(done.rows_affected())
 }
 
 /// A certificate ready to write, with its override (if any).
@@ -710,7 +485,7 @@ fn prepare(
 
     // File fields, Decision #5 phase 3.
     if let Some(attachment) = legacy.id_ref("attachment_id") {
-        match pick_file(attachment, manifest.get(&(attachment as i64))) {
+        match files::pick_file(attachment, manifest.get(&(attachment as i64))) {
             Ok(file) => {
                 // Choice: the key, hash and uid are references that a cut would break: if one is
                 // longer than its column the file is not linked (issue) rather than truncated.
@@ -749,20 +524,14 @@ fn prepare(
 
 /// Processes the certificates after `cursor` (`{"after_id": N}`).
 pub async fn chunk(ctx: &StepContext<'_>, tx: &mut PgConnection, cursor: Option<serde_json::Value>) -> Result<ChunkOutcome, LoadError> {
-    let after_id = match &cursor {
-        None => 0,
-        Some(c) => c
-            .get("after_id")
-            .and_then(serde_json::Value::as_u64)
-            .ok_or_else(|| LoadError::Config(ConfigError(format!("certificates: bad cursor {c}, expected {{\"after_id\": N}}"))))?,
-    };
+    let after_id = super::after_id(ctx.step, cursor.as_ref())?;
     let limit = ctx.chunk_rows.max(1);
     let rows = sqlx::query(&legacy_select())
         .bind(after_id)
         .bind(limit)
         .fetch_all(ctx.legacy)
         .await
-        .map_err(LegacyError::from)?;
+        .map_err(bulk::legacy)?;
     let mut out = ChunkOutcome::default();
     if rows.is_empty() {
         return Ok(out);
@@ -772,8 +541,8 @@ pub async fn chunk(ctx: &StepContext<'_>, tx: &mut PgConnection, cursor: Option<
     // Decode.
     let mut legacy_rows: Vec<(Legacy, RowIssues)> = Vec::with_capacity(rows.len());
     for row in &rows {
-        let mut issues = RowIssues { key: String::new(), issues: Vec::new() };
-        let legacy = decode_row(row, &mut issues).map_err(LegacyError::from)?;
+        let mut issues = RowIssues::new(ENTITY, "", &CERTIFICATE_TEXT_WIDTHS);
+        let legacy = decode_row(row, &mut issues).map_err(bulk::legacy)?;
         legacy_rows.push((legacy, issues));
     }
     let last_id = legacy_rows.last().map_or(after_id, |(l, _)| l.id);
@@ -788,7 +557,7 @@ pub async fn chunk(ctx: &StepContext<'_>, tx: &mut PgConnection, cursor: Option<
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let group_ids = mapped_ids(tx, GROUP_ENTITY, &keys).await?;
+    let group_ids = bulk::mapped_ids(tx, GROUP_ENTITY, &keys).await?;
     let ids: Vec<i64> = group_ids.values().copied().collect();
     let group_rows: Vec<(i64, Option<i64>)> = if ids.is_empty() {
         Vec::new()
@@ -813,19 +582,7 @@ pub async fn chunk(ctx: &StepContext<'_>, tx: &mut PgConnection, cursor: Option<
 
     // The file manifest rows of the chunk's attachments, by attachment id, lowest source_key first.
     let attachments: Vec<i64> = legacy_rows.iter().filter_map(|(l, _)| l.id_ref("attachment_id")).map(|a| a as i64).collect();
-    let mut manifest: HashMap<i64, Vec<ManifestRow>> = HashMap::new();
-    if !attachments.is_empty() {
-        let rows: Vec<ManifestRow> = sqlx::query_as(
-            "SELECT attachment_id, source_key, status, s3_key, original_filename, content_hash, file_uid
-             FROM dtx_migration.file_manifest WHERE attachment_id = ANY($1) ORDER BY attachment_id, source_key COLLATE \"C\"",
-        )
-        .bind(&attachments)
-        .fetch_all(&mut *tx)
-        .await?;
-        for row in rows {
-            manifest.entry(row.attachment_id).or_default().push(row);
-        }
-    }
+    let manifest = files::manifest_rows_for_attachments(tx, &attachments).await?;
 
     let users_absent = ctx.mappings.absent.contains(&crate::mappings::USERS_FILE);
     if users_absent && legacy_rows.iter().any(|(l, _)| l.id_ref("user_id").is_some()) {
@@ -848,48 +605,22 @@ pub async fn chunk(ctx: &StepContext<'_>, tx: &mut PgConnection, cursor: Option<
     // Certificates: update the mapped rows that exist, insert the rest (a mapped id whose row
     // is gone is re-inserted under that same id).
     let keys: Vec<String> = prepared.iter().map(|p| p.legacy_id.to_string()).collect();
-    let mapped = mapped_ids(tx, ENTITY, &keys).await?;
-    let present = existing_ids(tx, CERTIFICATE_TABLE, &mapped.values().copied().collect::<Vec<_>>()).await?;
-    let unmapped = prepared.iter().filter(|p| !mapped.contains_key(&p.legacy_id.to_string())).count();
-    let mut fresh = allocate_ids(tx, CERTIFICATE_TABLE, unmapped).await?.into_iter();
-    let (mut inserts, mut updates, mut new_pairs) = (Vec::new(), Vec::new(), Vec::new());
-    for p in &mut prepared {
-        let key = p.legacy_id.to_string();
-        match mapped.get(&key) {
-            Some(&id) => {
-                p.row.id = id;
-                if present.contains(&id) {
-                    updates.push(p.row.clone());
-                } else {
-                    inserts.push(p.row.clone());
-                }
-            }
-            None => {
-                let id = fresh.next().ok_or_else(too_few_ids)?;
-                p.row.id = id;
-                inserts.push(p.row.clone());
-                new_pairs.push((key, id));
-            }
-        }
+    let ids = bulk::resolve_ids(tx, CERTIFICATE_TABLE, ENTITY, &keys).await?;
+    for (p, key) in prepared.iter_mut().zip(&keys) {
+        p.row.id = ids.id(key)?;
     }
-    let created = insert_rows(tx, CERTIFICATE_TABLE, &CERTIFICATE_COLUMNS, &inserts, ctx.now).await?;
-    let updated = update_rows(tx, CERTIFICATE_TABLE, &CERTIFICATE_COLUMNS, &updates).await?;
-    book::map_ids(tx, ENTITY, ctx.step, true, &new_pairs).await?;
-    out.add("certificates_created", created);
-    out.add("certificates_updated", updated);
-    out.add("certificates_unchanged", (updates.len() as u64).saturating_sub(updated));
+    let rows: Vec<CertificateRow> = prepared.iter().map(|p| p.row.clone()).collect();
+    bulk::write_rows(tx, CERTIFICATE_TABLE, &CERTIFICATE_COLUMNS, &rows, |r| r.id, &ids.present, ctx.now, "certificates", &mut out).await?;
+    book::map_ids(tx, ENTITY, ctx.step, true, &ids.new_pairs).await?;
 
     // Manual overrides (Decision #11), keyed by legacy certificate id.
-    let override_map = mapped_ids(tx, OVERRIDE_ENTITY, &keys).await?;
-    let present = existing_ids(tx, OVERRIDE_TABLE, &override_map.values().copied().collect::<Vec<_>>()).await?;
-    let with_reason: Vec<&Prepared> = prepared.iter().filter(|p| p.override_reason.is_some()).collect();
-    let unmapped = with_reason.iter().filter(|p| !override_map.contains_key(&p.legacy_id.to_string())).count();
-    let mut fresh = allocate_ids(tx, OVERRIDE_TABLE, unmapped).await?.into_iter();
-    let (mut inserts, mut updates, mut new_pairs) = (Vec::new(), Vec::new(), Vec::new());
-    for p in with_reason {
-        let key = p.legacy_id.to_string();
-        let mut row = OverrideRow {
-            id: 0,
+    let (with_reason, without): (Vec<&Prepared>, Vec<&Prepared>) = prepared.iter().partition(|p| p.override_reason.is_some());
+    let keys: Vec<String> = with_reason.iter().map(|p| p.legacy_id.to_string()).collect();
+    let ids = bulk::resolve_ids(tx, OVERRIDE_TABLE, OVERRIDE_ENTITY, &keys).await?;
+    let mut rows: Vec<OverrideRow> = Vec::with_capacity(with_reason.len());
+    for (p, key) in with_reason.iter().zip(&keys) {
+        rows.push(OverrideRow {
+            id: ids.id(key)?,
             requirements_group_id: p.row.requirements_group_id,
             coi_risk_profile_id: p.coi_risk_profile_id,
             coverage_type: OVERRIDE_COVERAGE_TYPE,
@@ -897,38 +628,15 @@ pub async fn chunk(ctx: &StepContext<'_>, tx: &mut PgConnection, cursor: Option<
             approved_at: p.approved_at,
             created: p.row.created,
             modified: p.row.modified,
-        };
-        match override_map.get(&key) {
-            Some(&id) => {
-                row.id = id;
-                if present.contains(&id) {
-                    updates.push(row);
-                } else {
-                    inserts.push(row);
-                }
-            }
-            None => {
-                let id = fresh.next().ok_or_else(too_few_ids)?;
-                row.id = id;
-                inserts.push(row);
-                new_pairs.push((key, id));
-            }
-        }
+        });
     }
-    let created = insert_rows(tx, OVERRIDE_TABLE, &OVERRIDE_COLUMNS, &inserts, ctx.now).await?;
-    let updated = update_rows(tx, OVERRIDE_TABLE, &OVERRIDE_COLUMNS, &updates).await?;
-    book::map_ids(tx, OVERRIDE_ENTITY, ctx.step, true, &new_pairs).await?;
-    out.add("manual_overrides_created", created);
-    out.add("manual_overrides_updated", updated);
-    out.add("manual_overrides_unchanged", (updates.len() as u64).saturating_sub(updated));
+    bulk::write_rows(tx, OVERRIDE_TABLE, &OVERRIDE_COLUMNS, &rows, |r| r.id, &ids.present, ctx.now, "manual_overrides", &mut out).await?;
+    book::map_ids(tx, OVERRIDE_ENTITY, ctx.step, true, &ids.new_pairs).await?;
 
     // Choice: an override this step made for a certificate whose legacy override_reason is now
     // blank is removed (row and id map entry), so a rerun converges on the legacy data.
-    let stale: Vec<(String, i64)> = prepared
-        .iter()
-        .filter(|p| p.override_reason.is_none())
-        .filter_map(|p| override_map.get(&p.legacy_id.to_string()).map(|id| (p.legacy_id.to_string(), *id)))
-        .collect();
+    let keys: Vec<String> = without.iter().map(|p| p.legacy_id.to_string()).collect();
+    let stale: Vec<(String, i64)> = bulk::mapped_ids(tx, OVERRIDE_ENTITY, &keys).await?.into_iter().collect();
     if !stale.is_empty() {
         let ids: Vec<i64> = stale.iter().map(|(_, id)| *id).collect();
         let keys: Vec<String> = stale.iter().map(|(k, _)| k.clone()).collect();
@@ -941,7 +649,7 @@ pub async fn chunk(ctx: &StepContext<'_>, tx: &mut PgConnection, cursor: Option<
         out.add("manual_overrides_removed", removed.rows_affected());
     }
 
-    out.issues = merge_issues(all_issues);
+    out.issues = bulk::merge_issues(all_issues);
     out.cursor = Some(serde_json::json!({ "after_id": last_id }));
     Ok(out)
 }
@@ -952,17 +660,8 @@ mod tests {
 
     #[test]
     fn the_column_list_names_every_field_of_the_rows() {
-        let keys = |v: serde_json::Value| -> Vec<String> {
-            let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
-            k.sort();
-            k
-        };
-        let mut names: Vec<String> = CERTIFICATE_COLUMNS.iter().map(|(c, _)| c.to_string()).collect();
-        names.sort();
-        assert_eq!(keys(serde_json::to_value(CertificateRow::default()).unwrap()), names);
-        let mut names: Vec<String> = OVERRIDE_COLUMNS.iter().map(|(c, _)| c.to_string()).collect();
-        names.sort();
-        assert_eq!(keys(serde_json::to_value(OverrideRow::default()).unwrap()), names);
+        bulk::assert_columns_match::<CertificateRow>(&CERTIFICATE_COLUMNS);
+        bulk::assert_columns_match::<OverrideRow>(&OVERRIDE_COLUMNS);
         for (c, _) in CERTIFICATE_TEXT_WIDTHS {
             assert!(CERTIFICATE_COLUMNS.iter().any(|(n, t)| *n == c && *t == "text"), "{c}");
         }
@@ -981,36 +680,5 @@ mod tests {
         assert_eq!(certificate_notes(None, Some("2")).as_deref(), Some("[Migrated] Certificate revision: 2"));
         assert_eq!(certificate_notes(None, Some("  ")), None);
         assert_eq!(certificate_notes(Some("x".into()), None).as_deref(), Some("x"));
-    }
-
-    #[test]
-    fn issues_with_the_same_reason_merge_their_details() {
-        let merged = merge_issues(vec![
-            Issue::new("certificate", 1, "zero date").with_detail("AuthDate"),
-            Issue::new("certificate", 1, "no insured name"),
-            Issue::new("certificate", 1, "zero date").with_detail("review_time"),
-            Issue::new("certificate", 2, "zero date").with_detail("AuthDate"),
-        ]);
-        assert_eq!(merged.len(), 3);
-        assert_eq!(merged[0].detail.as_deref(), Some("AuthDate; review_time"));
-        assert_eq!(merged[2].legacy_key, "2");
-    }
-
-    #[test]
-    fn the_lowest_stored_manifest_row_is_picked() {
-        let row = |k: &str, s: Option<&str>, key: Option<&str>| ManifestRow {
-            attachment_id: 5,
-            source_key: k.into(),
-            status: s.map(String::from),
-            s3_key: key.map(String::from),
-            original_filename: None,
-            content_hash: None,
-            file_uid: None,
-        };
-        let rows = vec![row("attachment:5", Some("missing"), None), row("repo_file:1", Some("deduplicated"), Some("k1")), row("repo_file:2", Some("moved"), Some("k2"))];
-        assert_eq!(pick_file(5, Some(&rows)).unwrap().source_key, "repo_file:1");
-        assert_eq!(pick_file(5, None).unwrap_err(), "attachment_id 5: no file manifest row (missing)");
-        let rows = vec![row("attachment:5", Some("failed"), None), row("repo_file:1", None, None), row("repo_file:3", Some("moved"), None)];
-        assert_eq!(pick_file(5, Some(&rows)).unwrap_err(), "attachment_id 5: attachment:5 failed, repo_file:1 (no status), repo_file:3 moved");
     }
 }

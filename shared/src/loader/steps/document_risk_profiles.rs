@@ -23,13 +23,14 @@
 //! touched, only adopted (mapped with created=false) when legacy derives the same type.
 //! Choice: requirements whose set does not exist are flagged once, by the last chunk.
 
-use super::document_types::{self as types, allocate_ids, clean_text, decode_text, fit_name};
+use super::bulk::{self, legacy};
+use super::document_types::{self as types, clean_text, decode_text, fit_name};
 use super::{ChunkOutcome, StepContext};
-use crate::legacy::LegacyError;
 use crate::loader::book::{self, Issue};
 use crate::loader::mapping::{self, LegacyDate};
 use crate::loader::runner::LoadError;
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use sqlx::{PgConnection, Row};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -57,10 +58,6 @@ pub const REASON_NO_LIBRARY: &str = "document has no document_library_id";
 pub const REASON_LIBRARY_UNMAPPED: &str = "document_library not mapped";
 pub const REASON_SET_MISSING: &str = "document_set not found";
 
-fn legacy(e: sqlx::Error) -> LoadError {
-    LoadError::Legacy(LegacyError::from(e))
-}
-
 fn nonzero(id: Option<u64>) -> Option<u64> {
     id.filter(|&i| i != 0)
 }
@@ -76,9 +73,46 @@ struct Profile {
     types: Vec<i64>,
 }
 
+impl Profile {
+    /// The profile row: created = modified = the set's time; without one the load time is
+    /// used at insert and an update keeps the stored times (the bulk writes' NULL-time rule).
+    fn row(&self, id: i64) -> ProfileRow {
+        ProfileRow {
+            id,
+            account_id: self.account_id,
+            name: self.name.clone(),
+            description: self.description.clone(),
+            created: self.time,
+            modified: self.time,
+        }
+    }
+}
+
+const TABLE: &str = "docutrax_profiles_documentriskprofile";
+
+const PROFILE_COLUMNS: [(&str, &str); 6] = [
+    ("id", "bigint"),
+    ("account_id", "bigint"),
+    ("name", "text"),
+    ("description", "text"),
+    ("created", "timestamptz"),
+    ("modified", "timestamptz"),
+];
+
+/// One `docutrax_profiles_documentriskprofile` row as written (field names = column names).
+#[derive(Debug, Default, Serialize)]
+struct ProfileRow {
+    id: i64,
+    account_id: i64,
+    name: String,
+    description: Option<String>,
+    created: Option<DateTime<Utc>>,
+    modified: Option<DateTime<Utc>>,
+}
+
 pub async fn chunk(ctx: &StepContext<'_>, tx: &mut PgConnection, cursor: Option<serde_json::Value>) -> Result<ChunkOutcome, LoadError> {
     let mut out = ChunkOutcome::default();
-    let after: u64 = cursor.as_ref().and_then(|c| c.get("after_id")).and_then(|v| v.as_u64()).unwrap_or(0);
+    let after = super::after_id(ctx.step, cursor.as_ref())?;
     let limit = ctx.chunk_rows.max(1);
     let rows = sqlx::query(
         "SELECT CAST(id AS UNSIGNED) AS id, CAST(customer_id AS UNSIGNED) AS customer_id, CAST(name AS BINARY) AS name,
@@ -264,62 +298,24 @@ async fn write_profiles(ctx: &StepContext<'_>, tx: &mut PgConnection, profiles: 
     let mut ids: Vec<Option<i64>> = keys.iter().map(|k| mapped.get(k).copied()).collect();
 
     // Existing: update where different.
-    let existing: Vec<usize> = (0..profiles.len()).filter(|&i| ids[i].is_some()).collect();
-    if !existing.is_empty() {
-        let pick = |f: &dyn Fn(&Profile) -> Option<String>| existing.iter().map(|&i| f(&profiles[i])).collect::<Vec<_>>();
-        let u_ids: Vec<i64> = existing.iter().filter_map(|&i| ids[i]).collect();
-        let u_accounts: Vec<i64> = existing.iter().map(|&i| profiles[i].account_id).collect();
-        let u_names = pick(&|p| Some(p.name.clone()));
-        let u_desc = pick(&|p| p.description.clone());
-        let u_times: Vec<Option<DateTime<Utc>>> = existing.iter().map(|&i| profiles[i].time).collect();
-        let updated: Vec<i64> = sqlx::query_scalar(
-            "UPDATE docutrax_profiles_documentriskprofile p
-             SET account_id = u.account_id, name = u.name, description = u.description,
-                 created = COALESCE(u.t, p.created), modified = COALESCE(u.t, p.modified)
-             FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[]) AS u(id, account_id, name, description, t)
-             WHERE p.id = u.id
-               AND (p.account_id, p.name, p.description, p.created, p.modified)
-                   IS DISTINCT FROM (u.account_id, u.name, u.description, COALESCE(u.t, p.created), COALESCE(u.t, p.modified))
-             RETURNING p.id",
-        )
-        .bind(&u_ids)
-        .bind(&u_accounts)
-        .bind(&u_names)
-        .bind(&u_desc)
-        .bind(&u_times)
-        .fetch_all(&mut *tx)
-        .await?;
-        out.add("profiles_updated", updated.len() as u64);
-        out.add("profiles_unchanged", (existing.len() - updated.len()) as u64);
+    let updates: Vec<ProfileRow> = profiles.iter().zip(&ids).filter_map(|(p, id)| id.map(|id| p.row(id))).collect();
+    if !updates.is_empty() {
+        let updated = bulk::update_rows(tx, TABLE, &PROFILE_COLUMNS, &updates).await?;
+        out.add("profiles_updated", updated);
+        out.add("profiles_unchanged", updates.len() as u64 - updated);
     }
 
     // New: ids first, then one insert.
     let new: Vec<usize> = (0..profiles.len()).filter(|&i| ids[i].is_none()).collect();
-    let new_ids = allocate_ids(tx, "docutrax_profiles_documentriskprofile", new.len()).await?;
-    if !new.is_empty() {
-        let accounts: Vec<i64> = new.iter().map(|&i| profiles[i].account_id).collect();
-        let names: Vec<String> = new.iter().map(|&i| profiles[i].name.clone()).collect();
-        let descriptions: Vec<Option<String>> = new.iter().map(|&i| profiles[i].description.clone()).collect();
-        let times: Vec<DateTime<Utc>> = new.iter().map(|&i| profiles[i].time.unwrap_or(ctx.now)).collect();
-        sqlx::query(
-            "INSERT INTO docutrax_profiles_documentriskprofile (id, account_id, name, description, created, modified)
-             SELECT id, account_id, name, description, t, t
-             FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[]) AS u(id, account_id, name, description, t)",
-        )
-        .bind(&new_ids)
-        .bind(&accounts)
-        .bind(&names)
-        .bind(&descriptions)
-        .bind(&times)
-        .execute(&mut *tx)
-        .await?;
-        let mut pairs = Vec::new();
-        for (&i, &id) in new.iter().zip(&new_ids) {
-            ids[i] = Some(id);
-            pairs.push((profiles[i].set_id.to_string(), id));
-        }
-        book::map_ids(tx, ENTITY_SET, ctx.step, true, &pairs).await?;
+    let new_ids = bulk::allocate_ids(tx, TABLE, new.len()).await?;
+    let inserts: Vec<ProfileRow> = new.iter().zip(&new_ids).map(|(&i, &id)| profiles[i].row(id)).collect();
+    bulk::insert_rows(tx, TABLE, &PROFILE_COLUMNS, &inserts, ctx.now).await?;
+    let mut pairs = Vec::new();
+    for (&i, &id) in new.iter().zip(&new_ids) {
+        ids[i] = Some(id);
+        pairs.push((profiles[i].set_id.to_string(), id));
     }
+    book::map_ids(tx, ENTITY_SET, ctx.step, true, &pairs).await?;
     out.add("profiles_created", new.len() as u64);
     Ok(ids.into_iter().map(|id| id.expect("every profile updated or inserted")).collect())
 }
@@ -400,7 +396,7 @@ async fn sync_types(ctx: &StepContext<'_>, tx: &mut PgConnection, profiles: &[Pr
     book::map_ids(tx, ENTITY_PROFILE_TYPE, ctx.step, false, &adopted).await?;
     out.add("profile_types_adopted", adopted.len() as u64);
 
-    let ids = allocate_ids(tx, "docutrax_profiles_documentriskprofiledocumenttype", ins_keys.len()).await?;
+    let ids = bulk::allocate_ids(tx, "docutrax_profiles_documentriskprofiledocumenttype", ins_keys.len()).await?;
     if !ids.is_empty() {
         sqlx::query(
             "INSERT INTO docutrax_profiles_documentriskprofiledocumenttype (id, document_risk_profile_id, document_type_id, \"order\")
@@ -464,4 +460,14 @@ async fn flag_sets_missing(ctx: &StepContext<'_>, out: &mut ChunkOutcome) -> Res
         out.add("requirements_without_set", 1);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_column_list_names_every_field_of_the_row() {
+        bulk::assert_columns_match::<ProfileRow>(&PROFILE_COLUMNS);
+    }
 }

@@ -33,12 +33,13 @@
 //! Choice: invalid UTF-8 in legacy text is replaced (U+FFFD) and flagged, not skipped: the
 //! row stays migrated and the reviewer sees the damaged value.
 
+use super::bulk::{self, legacy};
 use super::{ChunkOutcome, StepContext};
-use crate::legacy::LegacyError;
 use crate::loader::book::{self, pg_text, Issue};
 use crate::loader::mapping::{self, LegacyDate};
 use crate::loader::runner::LoadError;
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use sqlx::{PgConnection, Row};
 use std::collections::{BTreeSet, HashMap};
 
@@ -74,14 +75,8 @@ pub fn name_key(name: &str) -> String {
 /// Legacy text read `CAST(... AS BINARY)`: invalid UTF-8 is replaced (U+FFFD) and flagged with
 /// the reason "invalid UTF-8 in <column> (replaced)".
 pub(crate) fn decode_text(bytes: Option<Vec<u8>>, entity: &str, key: u64, column: &str, issues: &mut Vec<Issue>) -> Option<String> {
-    let bytes = bytes?;
-    Some(match String::from_utf8(bytes) {
-        Ok(s) => s,
-        Err(e) => {
-            let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
-            issues.push(Issue::new(entity, key, format!("invalid UTF-8 in {column} (replaced)")).with_detail(format!("{lossy:?}")));
-            lossy
-        }
+    bulk::legacy_text(bytes, |lossy| {
+        issues.push(Issue::new(entity, key, format!("invalid UTF-8 in {column} (replaced)")).with_detail(format!("{lossy:?}")))
     })
 }
 
@@ -125,6 +120,26 @@ impl Group {
     fn modified(&self) -> Option<DateTime<Utc>> {
         self.libraries.iter().filter_map(|l| l.time).max()
     }
+    /// The group's type row. Without a legacy time the load time is used at insert and an
+    /// update keeps the stored times (the bulk writes' NULL-time rule).
+    fn row(&self, id: i64, name: String) -> TypeRow {
+        TypeRow { id, name, description: self.description(), created: self.created(), modified: self.modified() }
+    }
+}
+
+const TABLE: &str = "docutrax_profiles_documenttype";
+
+const TYPE_COLUMNS: [(&str, &str); 5] =
+    [("id", "bigint"), ("name", "text"), ("description", "text"), ("created", "timestamptz"), ("modified", "timestamptz")];
+
+/// One `docutrax_profiles_documenttype` row as written (field names = column names).
+#[derive(Debug, Default, Serialize)]
+struct TypeRow {
+    id: i64,
+    name: String,
+    description: Option<String>,
+    created: Option<DateTime<Utc>>,
+    modified: Option<DateTime<Utc>>,
 }
 
 /// How a group's type was found.
@@ -134,23 +149,6 @@ enum Origin {
     Ours,
     /// A DTX 2.0 row that existed before: referenced, never modified.
     Reused,
-}
-
-fn legacy(e: sqlx::Error) -> LoadError {
-    LoadError::Legacy(LegacyError::from(e))
-}
-
-/// Ids for `n` new rows of `table` from its identity sequence, so each inserted row's id is
-/// known before the insert (no reliance on the order of RETURNING).
-pub(crate) async fn allocate_ids(tx: &mut PgConnection, table: &str, n: usize) -> Result<Vec<i64>, sqlx::Error> {
-    if n == 0 {
-        return Ok(Vec::new());
-    }
-    sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence($1, 'id')) FROM generate_series(1, $2)")
-        .bind(table)
-        .bind(n as i64)
-        .fetch_all(&mut *tx)
-        .await
 }
 
 pub async fn chunk(ctx: &StepContext<'_>, tx: &mut PgConnection, _cursor: Option<serde_json::Value>) -> Result<ChunkOutcome, LoadError> {
@@ -239,38 +237,18 @@ pub async fn chunk(ctx: &StepContext<'_>, tx: &mut PgConnection, _cursor: Option
 
     // Insert the new types, with ids taken from the sequence first.
     let new: Vec<usize> = (0..groups.len()).filter(|&i| resolved[i].0.is_none()).collect();
-    let ids = allocate_ids(tx, "docutrax_profiles_documenttype", new.len()).await?;
-    if !new.is_empty() {
-        let mut names = Vec::new();
-        let mut descriptions = Vec::new();
-        let mut created = Vec::new();
-        let mut modified = Vec::new();
-        for (&i, &id) in new.iter().zip(&ids) {
-            let g = &groups[i];
-            resolved[i].0 = Some(id);
-            names.push(g.display.clone());
-            descriptions.push(g.description());
-            created.push(g.created().unwrap_or(ctx.now));
-            modified.push(g.modified().unwrap_or(ctx.now));
-        }
-        sqlx::query(
-            "INSERT INTO docutrax_profiles_documenttype (id, name, description, created, modified)
-             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[])",
-        )
-        .bind(&ids)
-        .bind(&names)
-        .bind(&descriptions)
-        .bind(&created)
-        .bind(&modified)
-        .execute(&mut *tx)
-        .await?;
+    let ids = bulk::allocate_ids(tx, TABLE, new.len()).await?;
+    let mut rows: Vec<TypeRow> = Vec::with_capacity(new.len());
+    for (&i, &id) in new.iter().zip(&ids) {
+        resolved[i].0 = Some(id);
+        rows.push(groups[i].row(id, groups[i].display.clone()));
     }
-    out.add("types_created", new.len() as u64);
+    out.add("types_created", bulk::insert_rows(tx, TABLE, &TYPE_COLUMNS, &rows, ctx.now).await?);
 
     // Refresh the types an earlier run created, where legacy now says otherwise.
     let new_set: BTreeSet<usize> = new.iter().copied().collect();
     let taken: HashMap<&str, i64> = existing.iter().map(|(id, n)| (n.as_str(), *id)).collect();
-    let (mut u_ids, mut u_names, mut u_desc, mut u_created, mut u_modified) = (vec![], vec![], vec![], vec![], vec![]);
+    let mut rows: Vec<TypeRow> = Vec::new();
     for (i, g) in groups.iter().enumerate() {
         let (Some(id), Origin::Ours) = resolved[i] else { continue };
         if new_set.contains(&i) {
@@ -284,35 +262,11 @@ pub async fn chunk(ctx: &StepContext<'_>, tx: &mut PgConnection, _cursor: Option
             )));
             name = name_of[&id].clone();
         }
-        u_ids.push(id);
-        u_names.push(name);
-        u_desc.push(g.description());
-        u_created.push(g.created());
-        u_modified.push(g.modified());
+        rows.push(g.row(id, name));
     }
-    let updated: Vec<i64> = if u_ids.is_empty() {
-        Vec::new()
-    } else {
-        sqlx::query_scalar(
-            "UPDATE docutrax_profiles_documenttype t
-             SET name = u.name, description = u.description,
-                 created = COALESCE(u.created, t.created), modified = COALESCE(u.modified, t.modified)
-             FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[]) AS u(id, name, description, created, modified)
-             WHERE t.id = u.id
-               AND (t.name, t.description, t.created, t.modified)
-                   IS DISTINCT FROM (u.name, u.description, COALESCE(u.created, t.created), COALESCE(u.modified, t.modified))
-             RETURNING t.id",
-        )
-        .bind(&u_ids)
-        .bind(&u_names)
-        .bind(&u_desc)
-        .bind(&u_created)
-        .bind(&u_modified)
-        .fetch_all(&mut *tx)
-        .await?
-    };
-    out.add("types_updated", updated.len() as u64);
-    out.add("types_unchanged", (u_ids.len() - updated.len()) as u64);
+    let updated = bulk::update_rows(tx, TABLE, &TYPE_COLUMNS, &rows).await?;
+    out.add("types_updated", updated);
+    out.add("types_unchanged", rows.len() as u64 - updated);
 
     // Map, flag, count.
     let mut type_pairs: [Vec<(String, i64)>; 2] = [vec![], vec![]];
@@ -385,5 +339,10 @@ mod tests {
         assert_eq!(clean_text(Some("  a\0b ")), Some("ab".to_string()));
         assert_eq!(clean_text(Some("  ")), None);
         assert_eq!(clean_text(None), None);
+    }
+
+    #[test]
+    fn the_column_list_names_every_field_of_the_row() {
+        bulk::assert_columns_match::<TypeRow>(&TYPE_COLUMNS);
     }
 }

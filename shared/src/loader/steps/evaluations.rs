@@ -18,9 +18,6 @@
 //! Choice: Decision #4's "e. Set Certificate.current_evaluation = created Evaluation" is
 //! superseded by Decision #10 (only the latest evaluated certificate of a RequirementsGroup
 //! gets it): this step never writes `current_evaluation_id`; step 8 `current-evaluations` does.
-//! Choice: the certificates step's bulk-write helpers (`mapped_ids`, `existing_ids`,
-//! `allocate_ids`, `insert_rows`, `update_rows`, `merge_issues`) are private to that module;
-//! this module has minimal equivalents of its own.
 //! Choice: status rows are grouped by their certificate_id as stored; certificate_id 0 is an
 //! ordinary key (no legacy certificate has id 0, so its rows are flagged as orphans).
 //! Choice: a certificate migrated by an earlier run whose status rows are all gone now keeps its
@@ -29,16 +26,16 @@
 //! gone are removed (rows and id map entries), so a rerun converges on the legacy data.
 //! Choice: an id map entry whose row is gone is re-inserted under that same id.
 
+use super::bulk::{self, RowIssues};
 use super::{ChunkOutcome, StepContext};
-use crate::error::{ConfigError, PortError};
-use crate::legacy::LegacyError;
+use crate::error::ConfigError;
 use crate::loader::book::{self, Issue};
 use crate::loader::mapping::{self, EvalStatus, LegacyDate};
 use crate::loader::runner::LoadError;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgConnection, Row};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 pub const STEP: &str = "evaluations";
 /// id map entity of the evaluations; legacy key = legacy certificate id.
@@ -63,9 +60,9 @@ pub const REASON_NO_FIELD: &str = "no field_name";
 pub const REASON_NO_STATUS_CODE: &str = "no status_code";
 pub const REASON_NO_DATE: &str = "no evaluation date";
 pub const REASON_ZERO_DATE: &str = "zero create_time ignored";
-pub const REASON_INVALID_DATE: &str = "invalid date";
-pub const REASON_UTF8: &str = "invalid UTF-8";
-pub const REASON_OVERLONG: &str = "overlong text";
+pub const REASON_INVALID_DATE: &str = bulk::REASON_INVALID_DATE;
+pub const REASON_UTF8: &str = bulk::REASON_UTF8;
+pub const REASON_OVERLONG: &str = bulk::REASON_OVERLONG;
 
 /// `requirement_name` of a detail whose status row has no field_name.
 pub const NO_FIELD_NAME: &str = "(no field name)";
@@ -109,15 +106,17 @@ const DETAIL_COLUMNS: [(&str, &str); 9] = [
     ("modified", "timestamptz"),
 ];
 
+/// Every row of this step carries its times (never NULL), so the bulk writes' NULL-time
+/// fallbacks never apply: a rerun rewrites the times from legacy like any other column.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 struct EvaluationRow {
     id: i64,
     certificate_id: i64,
     requirements_group_id: i64,
     status: &'static str,
-    evaluation_date: Option<DateTime<Utc>>,
-    created: Option<DateTime<Utc>>,
-    modified: Option<DateTime<Utc>>,
+    evaluation_date: DateTime<Utc>,
+    created: DateTime<Utc>,
+    modified: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -126,8 +125,8 @@ struct CoverageRow {
     evaluation_id: i64,
     coverage_type: &'static str,
     status: &'static str,
-    created: Option<DateTime<Utc>>,
-    modified: Option<DateTime<Utc>>,
+    created: DateTime<Utc>,
+    modified: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -139,8 +138,8 @@ struct DetailRow {
     required_value: Option<String>,
     provided_value: Option<String>,
     field_key: Option<String>,
-    created: Option<DateTime<Utc>>,
-    modified: Option<DateTime<Utc>>,
+    created: DateTime<Utc>,
+    modified: DateTime<Utc>,
 }
 
 /// `certificate_status.field_name` as a human-readable `requirement_name`.
@@ -192,35 +191,6 @@ struct Group {
     rows: Vec<StatusRow>,
 }
 
-/// Issues, merged by (entity, key, reason) with their details joined by "; " (the issue table
-/// keeps one row per key, and one upsert statement cannot touch the same key twice).
-#[derive(Default)]
-struct Issues {
-    list: Vec<Issue>,
-    at: HashMap<(String, String, String), usize>,
-}
-
-impl Issues {
-    fn add(&mut self, entity: &str, key: impl ToString, reason: &str, detail: impl Into<String>) {
-        let (key, detail) = (key.to_string(), detail.into());
-        match self.at.get(&(entity.to_string(), key.clone(), reason.to_string())) {
-            Some(&i) => {
-                let issue = &mut self.list[i];
-                let joined = match issue.detail.take() {
-                    Some(d) if d.split("; ").any(|part| part == detail) => d,
-                    Some(d) => format!("{d}; {detail}"),
-                    None => detail,
-                };
-                issue.detail = Some(joined);
-            }
-            None => {
-                self.at.insert((entity.to_string(), key.clone(), reason.to_string()), self.list.len());
-                self.list.push(Issue::new(entity, key, reason).with_detail(detail));
-            }
-        }
-    }
-}
-
 const LEGACY_SELECT: &str = "SELECT CAST(s.id AS UNSIGNED) AS id, CAST(s.certificate_id AS UNSIGNED) AS certificate_id,
         CAST(c.id AS UNSIGNED) AS legacy_certificate,
         CAST(s.status_code AS BINARY) AS status_code, CAST(s.field_name AS BINARY) AS field_name,
@@ -229,19 +199,6 @@ const LEGACY_SELECT: &str = "SELECT CAST(s.id AS UNSIGNED) AS id, CAST(s.certifi
     JOIN certificate_status s ON s.certificate_id = k.certificate_id
     LEFT JOIN certificate c ON c.id = k.certificate_id
     ORDER BY s.certificate_id, s.id";
-
-/// Legacy text as UTF-8 without NUL; invalid bytes are replaced (U+FFFD) and flagged.
-fn text(row: &sqlx::mysql::MySqlRow, col: &str, status_id: u64, issues: &mut Issues) -> Result<Option<String>, sqlx::Error> {
-    let bytes: Option<Vec<u8>> = row.try_get(col)?;
-    Ok(bytes.map(|b| match String::from_utf8(b) {
-        Ok(s) => book::pg_text(&s),
-        Err(e) => {
-            let cleaned = book::pg_text(&String::from_utf8_lossy(e.as_bytes()));
-            issues.add(STATUS_ROW, status_id, REASON_UTF8, format!("{col}: {cleaned:?}"));
-            cleaned
-        }
-    }))
-}
 
 /// Runs the next chunk (see the module doc for the cursor).
 pub async fn chunk(ctx: &StepContext<'_>, tx: &mut PgConnection, cursor: Option<serde_json::Value>) -> Result<ChunkOutcome, LoadError> {
@@ -274,7 +231,7 @@ async fn null_certificate_rows(ctx: &StepContext<'_>, after: u64) -> Result<Chun
     .bind(ctx.chunk_rows.max(1))
     .fetch_all(ctx.legacy)
     .await
-    .map_err(LegacyError::from)?;
+    .map_err(bulk::legacy)?;
     let mut out = ChunkOutcome::default();
     let Some(&last) = ids.last() else {
         return Ok(out);
@@ -323,31 +280,33 @@ async fn certificates(ctx: &StepContext<'_>, tx: &mut PgConnection, from: u64) -
         .bind(ctx.chunk_rows.max(1))
         .fetch_all(ctx.legacy)
         .await
-        .map_err(LegacyError::from)?;
+        .map_err(bulk::legacy)?;
     if rows.is_empty() {
         return null_certificate_rows(ctx, 0).await;
     }
     let mut out = ChunkOutcome::default();
-    let mut issues = Issues::default();
+    let mut issues = Vec::new();
 
     // Decode and group by certificate id (rows arrive ordered by certificate_id, id).
     let mut groups: Vec<Group> = Vec::new();
     for row in &rows {
-        let decode = |issues: &mut Issues| -> Result<(u64, bool, StatusRow), sqlx::Error> {
+        let decode = |issues: &mut Vec<Issue>| -> Result<(u64, bool, StatusRow), sqlx::Error> {
             let id: u64 = row.try_get("id")?;
             let certificate_id: u64 = row.try_get::<Option<u64>, _>("certificate_id")?.unwrap_or_default();
             let exists = row.try_get::<Option<u64>, _>("legacy_certificate")?.is_some();
+            let mut decoded = RowIssues::new(STATUS_ROW, id, &[]);
             let status = StatusRow {
                 id,
-                status_code: text(row, "status_code", id, issues)?,
-                field_name: text(row, "field_name", id, issues)?,
-                minimum: text(row, "minimum", id, issues)?,
-                actual: text(row, "actual", id, issues)?,
+                status_code: decoded.text("status_code", row.try_get("status_code")?),
+                field_name: decoded.text("field_name", row.try_get("field_name")?),
+                minimum: decoded.text("minimum", row.try_get("minimum")?),
+                actual: decoded.text("actual", row.try_get("actual")?),
                 create_time: row.try_get("create_time")?,
             };
+            issues.extend(decoded.issues);
             Ok((certificate_id, exists, status))
         };
-        let (certificate_id, exists, status) = decode(&mut issues).map_err(LegacyError::from)?;
+        let (certificate_id, exists, status) = decode(&mut issues).map_err(bulk::legacy)?;
         match groups.last_mut() {
             Some(g) if g.certificate_id == certificate_id => g.rows.push(status),
             _ => groups.push(Group { certificate_id, exists, rows: vec![status] }),
@@ -378,7 +337,7 @@ async fn certificates(ctx: &StepContext<'_>, tx: &mut PgConnection, from: u64) -
         if !group.exists {
             // Choice: one issue per orphan status row (the spec's error table: "log, skip").
             for r in &group.rows {
-                issues.add(STATUS_ROW, r.id, REASON_ORPHAN, format!("certificate_id {}", group.certificate_id));
+                issues.push(Issue::new(STATUS_ROW, r.id, REASON_ORPHAN).with_detail(format!("certificate_id {}", group.certificate_id)));
             }
             out.add("status_rows_orphan", group.rows.len() as u64);
             continue;
@@ -390,14 +349,17 @@ async fn certificates(ctx: &StepContext<'_>, tx: &mut PgConnection, from: u64) -
             Some(MappedCertificate { new_id: id, .. }) => {
                 // Choice: a stale certificate id map entry (its row is gone) skips the rows like an
                 // unmigrated certificate: the evaluation's NOT NULL foreign key cannot be met.
-                issues.add(CERTIFICATE, &key, REASON_NOT_IN_TARGET, format!("maps to certificate {id}, which does not exist; status rows {} skipped", row_ids()));
+                issues.push(
+                    Issue::new(CERTIFICATE, &key, REASON_NOT_IN_TARGET)
+                        .with_detail(format!("maps to certificate {id}, which does not exist; status rows {} skipped", row_ids())),
+                );
                 out.add("certificates_not_migrated", 1);
                 out.add("status_rows_not_migrated", group.rows.len() as u64);
                 continue;
             }
             None => {
                 // Choice: one issue per certificate (not per status row); the detail lists the rows.
-                issues.add(CERTIFICATE, &key, REASON_NOT_MIGRATED, format!("status rows {} skipped", row_ids()));
+                issues.push(Issue::new(CERTIFICATE, &key, REASON_NOT_MIGRATED).with_detail(format!("status rows {} skipped", row_ids())));
                 out.add("certificates_not_migrated", 1);
                 out.add("status_rows_not_migrated", group.rows.len() as u64);
                 continue;
@@ -408,13 +370,13 @@ async fn certificates(ctx: &StepContext<'_>, tx: &mut PgConnection, from: u64) -
 
     write(ctx, tx, &mut prepared, &mut out).await?;
 
-    out.issues = issues.list;
+    out.issues = bulk::merge_issues(issues);
     out.cursor = Some(serde_json::json!({ "after_certificate_id": last_certificate }));
     Ok(out)
 }
 
 /// Maps one migrated certificate's status rows.
-fn prepare(group: &Group, target: &Target, issues: &mut Issues) -> Prepared {
+fn prepare(group: &Group, target: &Target, issues: &mut Vec<Issue>) -> Prepared {
     let key = group.certificate_id;
 
     // evaluation_date = min(create_time); zero/NULL dates ignored.
@@ -427,7 +389,7 @@ fn prepare(group: &Group, target: &Target, issues: &mut Issues) -> Prepared {
             Ok(LegacyDate::Zero) => zero.push(r.id.to_string()),
             Ok(LegacyDate::Null) => null.push(r.id.to_string()),
             Err(e) => {
-                issues.add(STATUS_ROW, r.id, REASON_INVALID_DATE, format!("create_time: {e}"));
+                issues.push(Issue::new(STATUS_ROW, r.id, REASON_INVALID_DATE).with_detail(format!("create_time: {e}")));
                 invalid.push(r.id.to_string());
             }
         }
@@ -438,7 +400,7 @@ fn prepare(group: &Group, target: &Target, issues: &mut Issues) -> Prepared {
             // Choice: zero create_times next to a usable one are ignored, with one issue per
             // certificate naming the rows (a zero date is always logged).
             if !zero.is_empty() {
-                issues.add(CERTIFICATE, key, REASON_ZERO_DATE, format!("status rows {}", zero.join(", ")));
+                issues.push(Issue::new(CERTIFICATE, key, REASON_ZERO_DATE).with_detail(format!("status rows {}", zero.join(", "))));
             }
             v.and_utc()
         }
@@ -451,16 +413,11 @@ fn prepare(group: &Group, target: &Target, issues: &mut Issues) -> Prepared {
                 .filter(|(_, rows)| !rows.is_empty())
                 .map(|(what, rows)| format!("{what}: status rows {}", rows.join(", ")))
                 .collect();
-            issues.add(
-                CERTIFICATE,
-                key,
-                REASON_NO_DATE,
-                format!(
+            issues.push(Issue::new(CERTIFICATE, key, REASON_NO_DATE).with_detail(format!(
                     "no usable create_time ({}): evaluation_date set to the certificate's created {}",
                     why.join("; "),
                     target.created.format("%Y-%m-%d %H:%M:%S")
-                ),
-            );
+                )));
             target.created
         }
     };
@@ -482,23 +439,32 @@ fn prepare(group: &Group, target: &Target, issues: &mut Issues) -> Prepared {
                 mapped.value
             }
             None => {
-                issues.add(STATUS_ROW, r.id, REASON_NO_FIELD, format!("{}; requirement_name {NO_FIELD_NAME:?}", mapping::OTHER_COVERAGE));
+                issues.push(
+                    Issue::new(STATUS_ROW, r.id, REASON_NO_FIELD)
+                        .with_detail(format!("{}; requirement_name {NO_FIELD_NAME:?}", mapping::OTHER_COVERAGE)),
+                );
                 mapping::OTHER_COVERAGE
             }
         };
         if r.status_code.as_deref().is_none_or(|c| c.trim().is_empty()) {
             // Choice: a NULL/blank status_code is not COMPLIANT (fail), and flagged: it is a
             // failed check with no evidence of what failed.
-            issues.add(STATUS_ROW, r.id, REASON_NO_STATUS_CODE, "status fail");
+            issues.push(Issue::new(STATUS_ROW, r.id, REASON_NO_STATUS_CODE).with_detail("status fail"));
         }
         let name = mapping::fit_text(Some(&requirement_name(field.unwrap_or_default())), REQUIREMENT_NAME_MAX);
         if let Some(from) = name.truncated_from {
-            issues.add(STATUS_ROW, r.id, REASON_OVERLONG, format!("requirement_name: {from} characters, cut to {REQUIREMENT_NAME_MAX}"));
+            issues.push(
+                Issue::new(STATUS_ROW, r.id, REASON_OVERLONG)
+                    .with_detail(format!("requirement_name: {from} characters, cut to {REQUIREMENT_NAME_MAX}")),
+            );
         }
         // Choice: field_key is the field_name trimmed (blank → NULL), not humanized.
         let field_key = mapping::fit_text(field, FIELD_KEY_MAX);
         if let Some(from) = field_key.truncated_from {
-            issues.add(STATUS_ROW, r.id, REASON_OVERLONG, format!("field_key: {from} characters, cut to {FIELD_KEY_MAX}"));
+            issues.push(
+                Issue::new(STATUS_ROW, r.id, REASON_OVERLONG)
+                    .with_detail(format!("field_key: {from} characters, cut to {FIELD_KEY_MAX}")),
+            );
         }
         // Choice: coverages and details are stamped with their evaluation's date (created =
         // modified = evaluation_date): the evaluation is one event in DTX 2.0, and the stamps
@@ -512,8 +478,8 @@ fn prepare(group: &Group, target: &Target, issues: &mut Issues) -> Prepared {
             required_value: mapping::fit_text(r.minimum.as_deref(), usize::MAX).value,
             provided_value: mapping::fit_text(r.actual.as_deref(), usize::MAX).value,
             field_key: field_key.value,
-            created: Some(date),
-            modified: Some(date),
+            created: date,
+            modified: date,
         };
         coverages.entry(coverage).or_default().details.push((r.id, detail));
         codes.entry(coverage).or_default().push(r.status_code.as_deref());
@@ -526,7 +492,10 @@ fn prepare(group: &Group, target: &Target, issues: &mut Issues) -> Prepared {
     if !unknown.is_empty() {
         let names: Vec<String> =
             unknown.iter().map(|(n, c)| format!("{n:?} ({c} row{})", if *c == 1 { "" } else { "s" })).collect();
-        issues.add(CERTIFICATE, key, REASON_UNKNOWN_FIELD, format!("{}: {}", names.join(", "), mapping::OTHER_COVERAGE));
+        issues.push(
+            Issue::new(CERTIFICATE, key, REASON_UNKNOWN_FIELD)
+                .with_detail(format!("{}: {}", names.join(", "), mapping::OTHER_COVERAGE)),
+        );
     }
 
     let status: EvalStatus = mapping::evaluation_status(group.rows.iter().map(|r| r.status_code.as_deref()));
@@ -535,9 +504,9 @@ fn prepare(group: &Group, target: &Target, issues: &mut Issues) -> Prepared {
         certificate_id: target.id,
         requirements_group_id: target.requirements_group_id,
         status: status.as_str(),
-        evaluation_date: Some(date),
-        created: Some(date),
-        modified: Some(date),
+        evaluation_date: date,
+        created: date,
+        modified: date,
     };
     Prepared { legacy_id: key, row, coverages }
 }
@@ -550,18 +519,18 @@ async fn write(ctx: &StepContext<'_>, tx: &mut PgConnection, prepared: &mut [Pre
 
     // Evaluations.
     let keys: Vec<String> = prepared.iter().map(|p| p.legacy_id.to_string()).collect();
-    let ids = resolve_ids(tx, EVALUATION_TABLE, EVALUATION_ENTITY, &keys).await?;
+    let ids = bulk::resolve_ids(tx, EVALUATION_TABLE, EVALUATION_ENTITY, &keys).await?;
     for p in prepared.iter_mut() {
         p.row.id = ids.id(&p.legacy_id.to_string())?;
     }
     let rows: Vec<EvaluationRow> = prepared.iter().map(|p| p.row.clone()).collect();
-    write_table(tx, EVALUATION_TABLE, &EVALUATION_COLUMNS, &rows, |r| r.id, &ids, "evaluations", out).await?;
+    bulk::write_rows(tx, EVALUATION_TABLE, &EVALUATION_COLUMNS, &rows, |r| r.id, &ids.present, ctx.now, "evaluations", out).await?;
     book::map_ids(tx, EVALUATION_ENTITY, ctx.step, true, &ids.new_pairs).await?;
     let evaluation_ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
 
     // Coverages, keyed `<certificate_id>:<coverage_type>`.
     let keys: Vec<String> = prepared.iter().flat_map(|p| p.coverages.keys().map(move |t| format!("{}:{t}", p.legacy_id))).collect();
-    let ids = resolve_ids(tx, COVERAGE_TABLE, COVERAGE_ENTITY, &keys).await?;
+    let ids = bulk::resolve_ids(tx, COVERAGE_TABLE, COVERAGE_ENTITY, &keys).await?;
     let mut coverage_rows: Vec<CoverageRow> = Vec::new();
     for p in prepared.iter_mut() {
         let evaluation_id = p.row.id;
@@ -576,7 +545,7 @@ async fn write(ctx: &StepContext<'_>, tx: &mut PgConnection, prepared: &mut [Pre
             }
         }
     }
-    write_table(tx, COVERAGE_TABLE, &COVERAGE_COLUMNS, &coverage_rows, |r| r.id, &ids, "coverages", out).await?;
+    bulk::write_rows(tx, COVERAGE_TABLE, &COVERAGE_COLUMNS, &coverage_rows, |r| r.id, &ids.present, ctx.now, "coverages", out).await?;
     book::map_ids(tx, COVERAGE_ENTITY, ctx.step, true, &ids.new_pairs).await?;
     let coverage_ids: Vec<i64> = coverage_rows.iter().map(|r| r.id).collect();
 
@@ -584,12 +553,12 @@ async fn write(ctx: &StepContext<'_>, tx: &mut PgConnection, prepared: &mut [Pre
     let mut details: Vec<&(u64, DetailRow)> = prepared.iter().flat_map(|p| p.coverages.values().flat_map(|c| &c.details)).collect();
     details.sort_by_key(|(status_id, _)| *status_id);
     let keys: Vec<String> = details.iter().map(|(status_id, _)| status_id.to_string()).collect();
-    let ids = resolve_ids(tx, DETAIL_TABLE, DETAIL_ENTITY, &keys).await?;
+    let ids = bulk::resolve_ids(tx, DETAIL_TABLE, DETAIL_ENTITY, &keys).await?;
     let mut detail_rows: Vec<DetailRow> = Vec::with_capacity(details.len());
     for (status_id, d) in details {
         detail_rows.push(DetailRow { id: ids.id(&status_id.to_string())?, ..d.clone() });
     }
-    write_table(tx, DETAIL_TABLE, &DETAIL_COLUMNS, &detail_rows, |r| r.id, &ids, "details", out).await?;
+    bulk::write_rows(tx, DETAIL_TABLE, &DETAIL_COLUMNS, &detail_rows, |r| r.id, &ids.present, ctx.now, "details", out).await?;
     book::map_ids(tx, DETAIL_ENTITY, ctx.step, true, &ids.new_pairs).await?;
     let detail_ids: Vec<i64> = detail_rows.iter().map(|r| r.id).collect();
 
@@ -626,99 +595,6 @@ async fn write(ctx: &StepContext<'_>, tx: &mut PgConnection, prepared: &mut [Pre
     Ok(())
 }
 
-/// The ids of a chunk's keys for one table: mapped ones (and whether their row exists), fresh
-/// ones from the identity sequence for the rest (ascending, in key order).
-struct Ids {
-    id: HashMap<String, i64>,
-    present: HashSet<i64>,
-    new_pairs: Vec<(String, i64)>,
-}
-
-impl Ids {
-    fn id(&self, key: &str) -> Result<i64, LoadError> {
-        self.id.get(key).copied().ok_or_else(|| LoadError::Port(PortError::permanent("evaluations: ids", format!("no id for key {key}"))))
-    }
-}
-
-async fn resolve_ids(tx: &mut PgConnection, table: &str, entity: &str, keys: &[String]) -> Result<Ids, LoadError> {
-    let mapped: Vec<(String, i64, bool)> = sqlx::query_as(&format!(
-        "SELECT m.legacy_key, m.new_id, t.id IS NOT NULL FROM dtx_migration.id_map m LEFT JOIN {table} t ON t.id = m.new_id
-         WHERE m.entity = $1 AND m.legacy_key = ANY($2)"
-    ))
-    .bind(entity)
-    .bind(keys)
-    .fetch_all(&mut *tx)
-    .await?;
-    let present: HashSet<i64> = mapped.iter().filter(|(_, _, p)| *p).map(|(_, id, _)| *id).collect();
-    let mut id: HashMap<String, i64> = mapped.into_iter().map(|(k, i, _)| (k, i)).collect();
-    let unmapped: Vec<&String> = keys.iter().filter(|k| !id.contains_key(*k)).collect();
-    let mut new_pairs = Vec::with_capacity(unmapped.len());
-    if !unmapped.is_empty() {
-        let mut fresh: Vec<i64> = sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence($1, 'id')) FROM generate_series(1, $2)")
-            .bind(table)
-            .bind(unmapped.len() as i64)
-            .fetch_all(&mut *tx)
-            .await?;
-        fresh.sort_unstable();
-        if fresh.len() != unmapped.len() {
-            return Err(LoadError::Port(PortError::permanent("evaluations: allocating ids", "the identity sequence returned too few ids")));
-        }
-        for (k, i) in unmapped.into_iter().zip(fresh) {
-            id.insert(k.clone(), i);
-            new_pairs.push((k.clone(), i));
-        }
-    }
-    Ok(Ids { id, present, new_pairs })
-}
-
-/// Inserts the rows whose id has no row yet and updates the others where a value differs;
-/// counts `<what>_created`, `<what>_updated`, `<what>_unchanged`.
-#[allow(clippy::too_many_arguments)]
-async fn write_table<T: Serialize>(
-    tx: &mut PgConnection,
-    table: &str,
-    columns: &[(&str, &str)],
-    rows: &[T],
-    id_of: impl Fn(&T) -> i64,
-    ids: &Ids,
-    what: &str,
-    out: &mut ChunkOutcome,
-) -> Result<(), LoadError> {
-    let (updates, inserts): (Vec<&T>, Vec<&T>) = rows.iter().partition(|r| ids.present.contains(&id_of(r)));
-    let record = columns.iter().map(|(c, t)| format!("{c} {t}")).collect::<Vec<_>>().join(", ");
-    let names: Vec<&str> = columns.iter().map(|(c, _)| *c).collect();
-    let json = |rows: &[&T]| serde_json::to_string(rows).map_err(|e| LoadError::Port(PortError::permanent("evaluations: rows to JSON", e)));
-    let mut created = 0;
-    if !inserts.is_empty() {
-        let values: Vec<String> = names.iter().map(|c| format!("t.{c}")).collect();
-        let sql = format!(
-            "INSERT INTO {table} ({}) SELECT {} FROM jsonb_to_recordset($1::jsonb) AS t({record}) ORDER BY t.id",
-            names.join(", "),
-            values.join(", ")
-        );
-        created = sqlx::query(&sql).bind(json(&inserts)?).execute(&mut *tx).await?.rows_affected();
-    }
-    let mut updated = 0;
-    if !updates.is_empty() {
-        let cols: Vec<&str> = names.iter().copied().filter(|c| *c != "id").collect();
-        let set: Vec<String> = cols.iter().map(|c| format!("{c} = t.{c}")).collect();
-        let old: Vec<String> = cols.iter().map(|c| format!("c.{c}")).collect();
-        let new: Vec<String> = cols.iter().map(|c| format!("t.{c}")).collect();
-        let sql = format!(
-            "UPDATE {table} AS c SET {} FROM jsonb_to_recordset($1::jsonb) AS t({record})
-             WHERE c.id = t.id AND ({}) IS DISTINCT FROM ({})",
-            set.join(", "),
-            old.join(", "),
-            new.join(", ")
-        );
-        updated = sqlx::query(&sql).bind(json(&updates)?).execute(&mut *tx).await?.rows_affected();
-    }
-    out.add(&format!("{what}_created"), created);
-    out.add(&format!("{what}_updated"), updated);
-    out.add(&format!("{what}_unchanged"), (updates.len() as u64).saturating_sub(updated));
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -743,30 +619,8 @@ mod tests {
 
     #[test]
     fn the_column_lists_name_every_field_of_the_rows() {
-        let keys = |v: serde_json::Value| -> Vec<String> {
-            let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
-            k.sort();
-            k
-        };
-        let names = |cols: &[(&str, &str)]| -> Vec<String> {
-            let mut n: Vec<String> = cols.iter().map(|(c, _)| c.to_string()).collect();
-            n.sort();
-            n
-        };
-        assert_eq!(keys(serde_json::to_value(EvaluationRow::default()).unwrap()), names(&EVALUATION_COLUMNS));
-        assert_eq!(keys(serde_json::to_value(CoverageRow::default()).unwrap()), names(&COVERAGE_COLUMNS));
-        assert_eq!(keys(serde_json::to_value(DetailRow::default()).unwrap()), names(&DETAIL_COLUMNS));
-    }
-
-    #[test]
-    fn issues_with_the_same_key_merge_their_details() {
-        let mut issues = Issues::default();
-        issues.add(STATUS_ROW, 1, REASON_UTF8, "field_name: \"a\"");
-        issues.add(STATUS_ROW, 1, REASON_UTF8, "actual: \"b\"");
-        issues.add(STATUS_ROW, 2, REASON_UTF8, "actual: \"b\"");
-        issues.add(STATUS_ROW, 1, REASON_UTF8, "actual: \"b\"");
-        assert_eq!(issues.list.len(), 2);
-        assert_eq!(issues.list[0].detail.as_deref(), Some("field_name: \"a\"; actual: \"b\""));
-        assert_eq!(issues.list[1].legacy_key, "2");
+        bulk::assert_columns_match::<EvaluationRow>(&EVALUATION_COLUMNS);
+        bulk::assert_columns_match::<CoverageRow>(&COVERAGE_COLUMNS);
+        bulk::assert_columns_match::<DetailRow>(&DETAIL_COLUMNS);
     }
 }

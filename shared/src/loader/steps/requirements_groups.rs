@@ -23,12 +23,12 @@
 //! Choice: a row made by an earlier run whose combination/vendor is skipped now (a mapping
 //! removed) is left in place and only flagged; removing rows is the undo's job.
 
-use super::{ChunkOutcome, StepContext};
+use super::{bulk, ChunkOutcome, StepContext};
 use crate::error::ConfigError;
-use crate::legacy::LegacyError;
 use crate::loader::book::{self, Issue};
 use crate::loader::mapping;
 use crate::loader::runner::LoadError;
+use serde::Serialize;
 use sqlx::{PgConnection, Row};
 use std::collections::{HashMap, HashSet};
 
@@ -104,13 +104,8 @@ pub async fn chunk(ctx: &StepContext<'_>, tx: &mut PgConnection, cursor: Option<
 /// Choice: invalid bytes in a name part are replaced (U+FFFD) rather than dropping the group,
 /// and flagged "invalid UTF-8 in name".
 fn utf8(bytes: Option<Vec<u8>>, issues: &mut Vec<Issue>, entity: &str, key: &str, what: &str) -> Option<String> {
-    let bytes = bytes?;
-    Some(match String::from_utf8(bytes) {
-        Ok(s) => s,
-        Err(e) => {
-            issues.push(Issue::new(entity, key, "invalid UTF-8 in name").with_detail(format!("{what}: invalid bytes replaced")));
-            String::from_utf8_lossy(e.as_bytes()).into_owned()
-        }
+    bulk::legacy_text(bytes, |_| {
+        issues.push(Issue::new(entity, key, "invalid UTF-8 in name").with_detail(format!("{what}: invalid bytes replaced")))
     })
 }
 
@@ -124,24 +119,92 @@ struct Group {
     name: String,
 }
 
-async fn existing_ids(tx: &mut PgConnection, sql: &str, ids: &[i64]) -> Result<HashMap<i64, i64>, sqlx::Error> {
-    let rows: Vec<(i64, i64)> = sqlx::query_as(sql).bind(ids).fetch_all(&mut *tx).await?;
-    Ok(rows.into_iter().collect())
+impl Group {
+    /// The group's row; created/modified are NULL: the load time at insert, never changed after.
+    fn row(&self, id: i64) -> GroupRow {
+        GroupRow {
+            id,
+            account_id: self.account_id,
+            coi_risk_profile_id: self.coi,
+            document_risk_profile_id: self.document_profile,
+            name: self.name.clone(),
+            created: None,
+            modified: None,
+        }
+    }
 }
 
-/// `n` fresh ids of `table`, ascending (explicit ids tie each inserted row to its legacy key
-/// without relying on the order of `RETURNING`).
-async fn allocate_ids(tx: &mut PgConnection, table: &str, n: usize) -> Result<Vec<i64>, sqlx::Error> {
-    if n == 0 {
-        return Ok(Vec::new());
+/// A profile column of a group, checked against the target by [`ProfileRef::check`].
+struct ProfileRef {
+    column: &'static str,
+    /// Reason and detail suffix when the profile is not in the target.
+    missing: (&'static str, &'static str),
+    /// Reason when the profile belongs to another account than the group's.
+    other_account: &'static str,
+}
+
+const COI_PROFILE: ProfileRef = ProfileRef {
+    column: "coi_risk_profile_id",
+    missing: ("coi risk profile not found in target", ""),
+    other_account: "coi risk profile of another account",
+};
+const DOCUMENT_PROFILE: ProfileRef = ProfileRef {
+    column: "document_risk_profile_id",
+    missing: ("document_set not migrated", " not found in target"),
+    other_account: "document risk profile of another account",
+};
+
+impl ProfileRef {
+    /// `id` when its profile is in the target (`accounts`: profile id → account id); a missing
+    /// one is dropped (NULL) and flagged.
+    /// Choice: a profile (COI or document) of another account than the group's is linked
+    /// anyway (the legacy data says so) and flagged for review.
+    fn check(&self, id: Option<i64>, accounts: &HashMap<i64, i64>, group: &Group, issues: &mut Vec<Issue>) -> Option<i64> {
+        let id = id?;
+        let issue = |reason: &str| Issue::new(GROUP_ENTITY, &group.key, reason);
+        let Some(&account) = accounts.get(&id) else {
+            issues.push(issue(self.missing.0).with_detail(format!("{} {id}{}", self.column, self.missing.1)));
+            return None;
+        };
+        if account != group.account_id {
+            issues.push(
+                issue(self.other_account)
+                    .with_detail(format!("{} {id} has account {account}, the group has {}", self.column, group.account_id)),
+            );
+        }
+        Some(id)
     }
-    let mut ids: Vec<i64> = sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence($1, 'id')) FROM generate_series(1, $2)")
-        .bind(table)
-        .bind(n as i64)
-        .fetch_all(&mut *tx)
-        .await?;
-    ids.sort_unstable();
-    Ok(ids)
+}
+
+const GROUP_TABLE: &str = "docutrax_hierarchy_requirementsgroup";
+
+const GROUP_COLUMNS: [(&str, &str); 7] = [
+    ("id", "bigint"),
+    ("account_id", "bigint"),
+    ("coi_risk_profile_id", "bigint"),
+    ("document_risk_profile_id", "bigint"),
+    ("name", "text"),
+    ("created", "timestamptz"),
+    ("modified", "timestamptz"),
+];
+
+/// One `docutrax_hierarchy_requirementsgroup` row as written (field names = column names).
+#[derive(Debug, Default, Serialize)]
+struct GroupRow {
+    id: i64,
+    account_id: i64,
+    coi_risk_profile_id: Option<i64>,
+    document_risk_profile_id: Option<i64>,
+    name: String,
+    created: Option<chrono::DateTime<chrono::Utc>>,
+    modified: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The account of each of `ids` that exists in `table`.
+async fn accounts_of(tx: &mut PgConnection, table: &str, ids: &[i64]) -> Result<HashMap<i64, i64>, sqlx::Error> {
+    let rows: Vec<(i64, i64)> =
+        sqlx::query_as(&format!("SELECT id, account_id FROM {table} WHERE id = ANY($1)")).bind(ids).fetch_all(&mut *tx).await?;
+    Ok(rows.into_iter().collect())
 }
 
 /// Phase 1: every combination becomes (or updates) its group.
@@ -163,15 +226,15 @@ async fn groups(ctx: &StepContext<'_>, tx: &mut PgConnection) -> Result<ChunkOut
     )
     .fetch_all(ctx.legacy)
     .await
-    .map_err(LegacyError::from)?;
+    .map_err(bulk::legacy)?;
     out.add("combos", rows.len() as u64);
 
     let document_sets = book::lookup(tx, DOCUMENT_SET_ENTITY).await?;
     let mut planned: Vec<Group> = Vec::with_capacity(rows.len());
     for row in &rows {
-        let cid: Option<u64> = row.try_get("cid").map_err(LegacyError::from)?;
-        let rid: Option<u64> = row.try_get("rid").map_err(LegacyError::from)?;
-        let dsid: Option<u64> = row.try_get("dsid").map_err(LegacyError::from)?;
+        let cid: Option<u64> = row.try_get("cid").map_err(bulk::legacy)?;
+        let rid: Option<u64> = row.try_get("rid").map_err(bulk::legacy)?;
+        let dsid: Option<u64> = row.try_get("dsid").map_err(bulk::legacy)?;
         let (cid, rid, dsid) = (none_if_zero(cid), none_if_zero(rid), none_if_zero(dsid));
         let key = group_key(cid, rid, dsid);
         let issue = |reason: &str| Issue::new(GROUP_ENTITY, &key, reason);
@@ -217,8 +280,8 @@ async fn groups(ctx: &StepContext<'_>, tx: &mut PgConnection) -> Result<ChunkOut
             None => None,
         };
 
-        let customer_name = utf8(row.try_get("customer_name").map_err(LegacyError::from)?, &mut out.issues, GROUP_ENTITY, &key, "customer.name");
-        let set_name = utf8(row.try_get("set_name").map_err(LegacyError::from)?, &mut out.issues, GROUP_ENTITY, &key, "document_set.name");
+        let customer_name = utf8(row.try_get("customer_name").map_err(bulk::legacy)?, &mut out.issues, GROUP_ENTITY, &key, "customer.name");
+        let set_name = utf8(row.try_get("set_name").map_err(bulk::legacy)?, &mut out.issues, GROUP_ENTITY, &key, "document_set.name");
         let full = book::pg_text(&group_name(customer, customer_name.as_deref(), rid, dsid, set_name.as_deref()));
         let fitted = mapping::fit_text(Some(&full), NAME_MAX_CHARS);
         if let Some(chars) = fitted.truncated_from {
@@ -237,13 +300,9 @@ async fn groups(ctx: &StepContext<'_>, tx: &mut PgConnection) -> Result<ChunkOut
         let set: HashSet<i64> = planned.iter().filter_map(f).collect();
         set.into_iter().collect()
     };
-    let accounts: HashSet<i64> = existing_ids(tx, "SELECT id, id FROM docutrax_accounts_account WHERE id = ANY($1)", &ids(|g| Some(g.account_id)))
-        .await?
-        .into_keys()
-        .collect();
-    let coi_accounts = existing_ids(tx, "SELECT id, account_id FROM docutrax_profiles_coiriskprofile WHERE id = ANY($1)", &ids(|g| g.coi)).await?;
-    let profile_accounts =
-        existing_ids(tx, "SELECT id, account_id FROM docutrax_profiles_documentriskprofile WHERE id = ANY($1)", &ids(|g| g.document_profile)).await?;
+    let accounts = bulk::existing_ids(tx, "docutrax_accounts_account", &ids(|g| Some(g.account_id))).await?;
+    let coi_accounts = accounts_of(tx, "docutrax_profiles_coiriskprofile", &ids(|g| g.coi)).await?;
+    let profile_accounts = accounts_of(tx, "docutrax_profiles_documentriskprofile", &ids(|g| g.document_profile)).await?;
 
     // Existing groups of earlier runs. Choice: an id map entry whose row is gone (deleted by
     // hand) counts as absent: the group is inserted again and the entry re-pointed.
@@ -267,34 +326,8 @@ async fn groups(ctx: &StepContext<'_>, tx: &mut PgConnection) -> Result<ChunkOut
             out.add("groups_skipped", 1);
             continue;
         }
-        if let Some(coi) = g.coi {
-            match coi_accounts.get(&coi) {
-                None => {
-                    out.issues.push(issue("coi risk profile not found in target").with_detail(format!("coi_risk_profile_id {coi}")));
-                    g.coi = None;
-                }
-                // Choice: a profile (COI or document) of another account than the group's is
-                // linked anyway (the legacy data says so) and flagged for review.
-                Some(&acct) if acct != g.account_id => out.issues.push(
-                    issue("coi risk profile of another account")
-                        .with_detail(format!("coi_risk_profile_id {coi} has account {acct}, the group has {}", g.account_id)),
-                ),
-                Some(_) => {}
-            }
-        }
-        if let Some(p) = g.document_profile {
-            match profile_accounts.get(&p) {
-                None => {
-                    out.issues.push(issue("document_set not migrated").with_detail(format!("document_risk_profile_id {p} not found in target")));
-                    g.document_profile = None;
-                }
-                Some(&acct) if acct != g.account_id => out.issues.push(
-                    issue("document risk profile of another account")
-                        .with_detail(format!("document_risk_profile_id {p} has account {acct}, the group has {}", g.account_id)),
-                ),
-                Some(_) => {}
-            }
-        }
+        g.coi = COI_PROFILE.check(g.coi, &coi_accounts, &g, &mut out.issues);
+        g.document_profile = DOCUMENT_PROFILE.check(g.document_profile, &profile_accounts, &g, &mut out.issues);
         match existing.get(&g.key) {
             Some(&(id, old_coi)) => {
                 // Choice: a missing or unmapped COI profile never clears one set earlier (by
@@ -317,54 +350,19 @@ async fn groups(ctx: &StepContext<'_>, tx: &mut PgConnection) -> Result<ChunkOut
     // Choice: created/modified are ctx.now at insert (there is no legacy time) and never
     // touched again, not even when phased linking fills the COI profile: a rerun is
     // byte-identical apart from the column it is meant to fill.
+    // A NULL coi_risk_profile_id keeps the stored one (the COI Choice above).
     if !updates.is_empty() {
-        let id: Vec<i64> = updates.iter().map(|(id, _)| *id).collect();
-        let account: Vec<i64> = updates.iter().map(|(_, g)| g.account_id).collect();
-        let coi: Vec<Option<i64>> = updates.iter().map(|(_, g)| g.coi).collect();
-        let profile: Vec<Option<i64>> = updates.iter().map(|(_, g)| g.document_profile).collect();
-        let name: Vec<&str> = updates.iter().map(|(_, g)| g.name.as_str()).collect();
-        let changed = sqlx::query(
-            "UPDATE docutrax_hierarchy_requirementsgroup g
-             SET account_id = u.account_id, coi_risk_profile_id = COALESCE(u.coi, g.coi_risk_profile_id),
-                 document_risk_profile_id = u.profile, name = u.name
-             FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[]) AS u(id, account_id, coi, profile, name)
-             WHERE g.id = u.id
-               AND (g.account_id, g.coi_risk_profile_id, g.document_risk_profile_id, g.name)
-                   IS DISTINCT FROM (u.account_id, COALESCE(u.coi, g.coi_risk_profile_id), u.profile, u.name)",
-        )
-        .bind(&id)
-        .bind(&account)
-        .bind(&coi)
-        .bind(&profile)
-        .bind(&name)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let rows: Vec<GroupRow> = updates.iter().map(|(id, g)| g.row(*id)).collect();
+        let changed = bulk::update_rows_keeping(tx, GROUP_TABLE, &GROUP_COLUMNS, &["coi_risk_profile_id"], &rows).await?;
         out.add("groups_existing", updates.len() as u64);
         out.add("groups_updated", changed);
     }
 
     if !inserts.is_empty() {
-        let id = allocate_ids(tx, "docutrax_hierarchy_requirementsgroup", inserts.len()).await?;
-        let account: Vec<i64> = inserts.iter().map(|g| g.account_id).collect();
-        let coi: Vec<Option<i64>> = inserts.iter().map(|g| g.coi).collect();
-        let profile: Vec<Option<i64>> = inserts.iter().map(|g| g.document_profile).collect();
-        let name: Vec<&str> = inserts.iter().map(|g| g.name.as_str()).collect();
-        sqlx::query(
-            "INSERT INTO docutrax_hierarchy_requirementsgroup
-                 (id, account_id, coi_risk_profile_id, document_risk_profile_id, name, created, modified)
-             SELECT id, account_id, coi, profile, name, $6, $6
-             FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[]) AS u(id, account_id, coi, profile, name)",
-        )
-        .bind(&id)
-        .bind(&account)
-        .bind(&coi)
-        .bind(&profile)
-        .bind(&name)
-        .bind(ctx.now)
-        .execute(&mut *tx)
-        .await?;
-        let pairs: Vec<(String, i64)> = inserts.iter().map(|g| g.key.clone()).zip(id).collect();
+        let ids = bulk::allocate_ids(tx, GROUP_TABLE, inserts.len()).await?;
+        let rows: Vec<GroupRow> = inserts.iter().zip(&ids).map(|(g, id)| g.row(*id)).collect();
+        bulk::insert_rows(tx, GROUP_TABLE, &GROUP_COLUMNS, &rows, ctx.now).await?;
+        let pairs: Vec<(String, i64)> = inserts.iter().map(|g| g.key.clone()).zip(ids).collect();
         book::map_ids(tx, GROUP_ENTITY, ctx.step, true, &pairs).await?;
         out.add("groups_created", inserts.len() as u64);
     }
@@ -411,24 +409,27 @@ async fn members(ctx: &StepContext<'_>, tx: &mut PgConnection, after: u64) -> Re
     .bind(limit)
     .fetch_all(ctx.legacy)
     .await
-    .map_err(LegacyError::from)?;
+    .map_err(bulk::legacy)?;
     out.add("vendors", rows.len() as u64);
 
     // (vendor id, group key, assignment id) of the vendors with a record mapping.
     let mut wanted: Vec<(u64, String, i64)> = Vec::with_capacity(rows.len());
     let mut last = after;
     for row in &rows {
-        let vendor: u64 = row.try_get("id").map_err(LegacyError::from)?;
+        let vendor: u64 = row.try_get("id").map_err(bulk::legacy)?;
         last = vendor;
         let key = group_key(
-            row.try_get("cid").map_err(LegacyError::from)?,
-            row.try_get("rid").map_err(LegacyError::from)?,
-            row.try_get("dsid").map_err(LegacyError::from)?,
+            row.try_get("cid").map_err(bulk::legacy)?,
+            row.try_get("rid").map_err(bulk::legacy)?,
+            row.try_get("dsid").map_err(bulk::legacy)?,
         );
         match ctx.mappings.records.get(&vendor) {
             Some(r) => wanted.push((vendor, key, r.assignment_id)),
             None => {
-                out.issues.push(Issue::new(MEMBER_ENTITY, vendor, "vendor without record mapping").with_detail(format!("vendor_id {vendor}")));
+                out.issues.push(
+                    Issue::new(MEMBER_ENTITY, vendor, "vendor without record mapping")
+                        .with_detail(format!("vendor_id {vendor}")),
+                );
                 out.add("members_skipped", 1);
             }
         }
@@ -447,8 +448,7 @@ async fn members(ctx: &StepContext<'_>, tx: &mut PgConnection, after: u64) -> Re
     .into_iter()
     .collect();
     let assignment_ids: Vec<i64> = wanted.iter().map(|w| w.2).collect::<HashSet<_>>().into_iter().collect();
-    let assignments: HashSet<i64> =
-        existing_ids(tx, "SELECT id, id FROM docutrax_records_assignment WHERE id = ANY($1)", &assignment_ids).await?.into_keys().collect();
+    let assignments = bulk::existing_ids(tx, "docutrax_records_assignment", &assignment_ids).await?;
 
     // (vendor, group, assignment) that can be linked.
     let mut linkable: Vec<(u64, i64, i64)> = Vec::with_capacity(wanted.len());
@@ -569,7 +569,7 @@ async fn members(ctx: &StepContext<'_>, tx: &mut PgConnection, after: u64) -> Re
         out.add("members_updated", changed);
     }
 
-    let new_ids = allocate_ids(tx, "docutrax_hierarchy_requirementsgroupmember", inserts.len()).await?;
+    let new_ids = bulk::allocate_ids(tx, "docutrax_hierarchy_requirementsgroupmember", inserts.len()).await?;
     if !inserts.is_empty() {
         let group: Vec<i64> = inserts.iter().map(|i| i.1).collect();
         let assignment: Vec<i64> = inserts.iter().map(|i| i.2).collect();
@@ -610,6 +610,11 @@ async fn members(ctx: &StepContext<'_>, tx: &mut PgConnection, after: u64) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_column_list_names_every_field_of_the_row() {
+        bulk::assert_columns_match::<GroupRow>(&GROUP_COLUMNS);
+    }
 
     #[test]
     fn keys_have_empty_parts_for_null_and_zero() {

@@ -1,0 +1,343 @@
+//! The set-based writing every step shares: ids resolved through the id map (fresh ones from
+//! the table's identity sequence), one bulk INSERT and one bulk UPDATE per table per chunk, and
+//! issue merging; and the defensive decoding of legacy values into issues ([`RowIssues`]).
+//!
+//! Choice: the bulk statements read their rows from one JSON array parameter through
+//! `jsonb_to_recordset` (a struct per row, serialized with serde, whose field names are the
+//! target column names): one bind instead of one UNNEST array per column, and each step's
+//! column list is written once next to its row struct (a unit test per step checks the two
+//! agree). One round trip per table per chunk.
+//! Choice: new rows get their ids up front from the table's identity sequence (`nextval`), so
+//! the legacy key → new id pairing never depends on the order of `RETURNING` rows.
+//! Choice: an UPDATE only touches rows whose values differ (`IS DISTINCT FROM`): a rerun on
+//! unchanged legacy data writes nothing and leaves the tables byte-identical.
+
+use super::ChunkOutcome;
+use crate::error::PortError;
+use crate::legacy::LegacyError;
+use crate::loader::book::{self, Issue};
+use crate::loader::mapping::{self, LegacyDate};
+use crate::loader::runner::LoadError;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::Serialize;
+use sqlx::PgConnection;
+use std::collections::{HashMap, HashSet};
+
+/// A legacy read failed.
+pub(crate) fn legacy(e: sqlx::Error) -> LoadError {
+    LoadError::Legacy(LegacyError::from(e))
+}
+
+/// Reasons of the issues [`RowIssues`] raises (steps re-export them for their tests).
+pub const REASON_UTF8: &str = "invalid UTF-8";
+pub const REASON_OVERLONG: &str = "overlong text";
+pub const REASON_ZERO_DATE: &str = "zero date";
+pub const REASON_INVALID_DATE: &str = "invalid date";
+
+/// The issues of one legacy row (`entity`, `key`), with the decoding helpers that raise them.
+#[derive(Debug)]
+pub(crate) struct RowIssues {
+    pub entity: &'static str,
+    pub key: String,
+    /// The VARCHAR widths of the target's text columns (`None` = TEXT), for [`RowIssues::fit`].
+    pub widths: &'static [(&'static str, Option<usize>)],
+    pub issues: Vec<Issue>,
+}
+
+impl RowIssues {
+    pub fn new(entity: &'static str, key: impl ToString, widths: &'static [(&'static str, Option<usize>)]) -> Self {
+        Self { entity, key: key.to_string(), widths, issues: Vec::new() }
+    }
+
+    pub fn add(&mut self, reason: &str, detail: impl Into<String>) {
+        self.issues.push(Issue::new(self.entity, &self.key, reason).with_detail(detail));
+    }
+
+    /// Legacy text as UTF-8 without NUL.
+    /// Choice: a text value with invalid UTF-8 is kept, cleaned with U+FFFD replacement
+    /// characters (`from_utf8_lossy`), rather than dropped: the rest of the value is usually
+    /// right, and the "invalid UTF-8" issue (column and cleaned value) tells a reviewer where to look.
+    pub fn text(&mut self, column: &str, bytes: Option<Vec<u8>>) -> Option<String> {
+        let value = legacy_text(bytes, |bad| self.add(REASON_UTF8, format!("{column}: {:?}", book::pg_text(bad))));
+        value.map(|v| book::pg_text(&v))
+    }
+
+    /// `fit_text` to the column's width in `widths`; a cut is an "overlong text" issue.
+    /// Choice: TEXT columns go through `fit_text` too (no width): trimmed, blank → NULL, like
+    /// every other copied value.
+    pub fn fit(&mut self, column: &str, value: Option<&str>) -> Option<String> {
+        let width = self.widths.iter().find(|(c, _)| *c == column).and_then(|(_, w)| *w);
+        let fitted = mapping::fit_text(value, width.unwrap_or(usize::MAX));
+        if let (Some(from), Some(w)) = (fitted.truncated_from, width) {
+            self.add(REASON_OVERLONG, format!("{column}: {from} characters, cut to {w}"));
+        }
+        fitted.value
+    }
+
+    /// A legacy DATE/DATETIME: zero → None + "zero date"; unparsable → None + "invalid date".
+    pub fn date(&mut self, column: &str, raw: Option<&str>) -> Option<NaiveDateTime> {
+        match mapping::legacy_date(raw) {
+            Ok(LegacyDate::Value(v)) => Some(v),
+            Ok(LegacyDate::Null) => None,
+            Ok(LegacyDate::Zero) => {
+                self.add(REASON_ZERO_DATE, column);
+                None
+            }
+            Err(e) => {
+                self.add(REASON_INVALID_DATE, format!("{column}: {e}"));
+                None
+            }
+        }
+    }
+}
+
+/// Legacy text read as `CAST(x AS BINARY)`, as UTF-8. Invalid bytes are replaced (U+FFFD,
+/// `from_utf8_lossy`) and `on_invalid` gets the replaced value, for the step's own issue.
+pub(crate) fn legacy_text(bytes: Option<Vec<u8>>, on_invalid: impl FnOnce(&str)) -> Option<String> {
+    Some(String::from_utf8(bytes?).unwrap_or_else(|e| {
+        let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+        on_invalid(&lossy);
+        lossy
+    }))
+}
+
+/// A loader bug or an impossible database answer: permanent, named by `what`.
+pub(crate) fn internal(what: &'static str, detail: impl std::fmt::Display) -> LoadError {
+    LoadError::Port(PortError::permanent(what, detail.to_string()))
+}
+
+/// `n` fresh ids of `table` from its identity sequence, ascending.
+pub(crate) async fn allocate_ids(tx: &mut PgConnection, table: &str, n: usize) -> Result<Vec<i64>, LoadError> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let mut ids: Vec<i64> = sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence($1, 'id')) FROM generate_series(1, $2)")
+        .bind(table)
+        .bind(n as i64)
+        .fetch_all(&mut *tx)
+        .await?;
+    if ids.len() != n {
+        return Err(internal("allocating ids", format!("{table}: the identity sequence returned too few ids")));
+    }
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// The mapped ids of `keys` for `entity` (only those keys, not the whole entity).
+pub(crate) async fn mapped_ids(tx: &mut PgConnection, entity: &str, keys: &[String]) -> Result<HashMap<String, i64>, sqlx::Error> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT legacy_key, new_id FROM dtx_migration.id_map WHERE entity = $1 AND legacy_key = ANY($2)")
+            .bind(entity)
+            .bind(keys)
+            .fetch_all(&mut *tx)
+            .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Which of `ids` exist in `table`.
+pub(crate) async fn existing_ids(tx: &mut PgConnection, table: &str, ids: &[i64]) -> Result<HashSet<i64>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let rows: Vec<i64> = sqlx::query_scalar(&format!("SELECT id FROM {table} WHERE id = ANY($1)")).bind(ids).fetch_all(&mut *tx).await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// The ids of a chunk's keys for one table: mapped ones (and whether their row still exists),
+/// fresh ones from the identity sequence for the rest (ascending, in key order).
+#[derive(Debug, Default)]
+pub(crate) struct Ids {
+    pub id: HashMap<String, i64>,
+    /// Mapped ids whose row exists (to update); every other id is inserted.
+    pub present: HashSet<i64>,
+    /// The keys that got a fresh id, for the id map.
+    pub new_pairs: Vec<(String, i64)>,
+}
+
+impl Ids {
+    pub fn id(&self, key: &str) -> Result<i64, LoadError> {
+        self.id.get(key).copied().ok_or_else(|| internal("ids", format!("no id for key {key}")))
+    }
+}
+
+/// Resolves `keys` of `entity` (rows of `table`). Choice: an id map entry whose row is gone is
+/// re-inserted under that same id.
+pub(crate) async fn resolve_ids(tx: &mut PgConnection, table: &str, entity: &str, keys: &[String]) -> Result<Ids, LoadError> {
+    if keys.is_empty() {
+        return Ok(Ids::default());
+    }
+    let mapped: Vec<(String, i64, bool)> = sqlx::query_as(&format!(
+        "SELECT m.legacy_key, m.new_id, t.id IS NOT NULL FROM dtx_migration.id_map m LEFT JOIN {table} t ON t.id = m.new_id
+         WHERE m.entity = $1 AND m.legacy_key = ANY($2)"
+    ))
+    .bind(entity)
+    .bind(keys)
+    .fetch_all(&mut *tx)
+    .await?;
+    let present: HashSet<i64> = mapped.iter().filter(|(_, _, p)| *p).map(|(_, id, _)| *id).collect();
+    let mut id: HashMap<String, i64> = mapped.into_iter().map(|(k, i, _)| (k, i)).collect();
+    let mut seen = HashSet::new();
+    let unmapped: Vec<&String> = keys.iter().filter(|k| !id.contains_key(*k) && seen.insert(k.as_str())).collect();
+    let fresh = allocate_ids(tx, table, unmapped.len()).await?;
+    let mut new_pairs = Vec::with_capacity(unmapped.len());
+    for (k, i) in unmapped.into_iter().zip(fresh) {
+        id.insert(k.clone(), i);
+        new_pairs.push((k.clone(), i));
+    }
+    Ok(Ids { id, present, new_pairs })
+}
+
+fn to_json<T: Serialize>(table: &str, rows: &[T]) -> Result<String, LoadError> {
+    serde_json::to_string(rows).map_err(|e| internal("rows to JSON", format!("{table}: {e}")))
+}
+
+fn record_def(columns: &[(&str, &str)]) -> String {
+    columns.iter().map(|(c, t)| format!("{c} {t}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Timestamps a step may leave NULL in a row: `now` on insert, the stored value on update.
+const TIMESTAMPS: [&str; 2] = ["created", "modified"];
+
+/// Inserts `rows` (ids already chosen), in id order. A NULL `created`/`modified` becomes `now`.
+pub(crate) async fn insert_rows<T: Serialize>(
+    tx: &mut PgConnection,
+    table: &str,
+    columns: &[(&str, &str)],
+    rows: &[T],
+    now: DateTime<Utc>,
+) -> Result<u64, LoadError> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let names: Vec<&str> = columns.iter().map(|(c, _)| *c).collect();
+    let values: Vec<String> = names
+        .iter()
+        .map(|c| if TIMESTAMPS.contains(c) { format!("COALESCE(t.{c}, $2)") } else { format!("t.{c}") })
+        .collect();
+    let order = if names.contains(&"id") { " ORDER BY t.id" } else { "" };
+    let sql = format!(
+        "INSERT INTO {table} ({}) SELECT {} FROM jsonb_to_recordset($1::jsonb) AS t({}){order}",
+        names.join(", "),
+        values.join(", "),
+        record_def(columns)
+    );
+    let done = sqlx::query(&sql).bind(to_json(table, rows)?).bind(now).execute(&mut *tx).await?;
+    Ok(done.rows_affected())
+}
+
+/// Updates the rows of `rows` (by id) whose stored values differ; returns how many changed.
+/// A NULL `created`/`modified` keeps the stored value.
+pub(crate) async fn update_rows<T: Serialize>(tx: &mut PgConnection, table: &str, columns: &[(&str, &str)], rows: &[T]) -> Result<u64, LoadError> {
+    update_rows_keeping(tx, table, columns, &[], rows).await
+}
+
+/// [`update_rows`], where a NULL in one of the `keep` columns keeps the stored value too.
+pub(crate) async fn update_rows_keeping<T: Serialize>(
+    tx: &mut PgConnection,
+    table: &str,
+    columns: &[(&str, &str)],
+    keep: &[&str],
+    rows: &[T],
+) -> Result<u64, LoadError> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let names: Vec<&str> = columns.iter().map(|(c, _)| *c).filter(|c| *c != "id").collect();
+    let value = |c: &str| if TIMESTAMPS.contains(&c) || keep.contains(&c) { format!("COALESCE(t.{c}, c.{c})") } else { format!("t.{c}") };
+    let set: Vec<String> = names.iter().map(|c| format!("{c} = {}", value(c))).collect();
+    let old: Vec<String> = names.iter().map(|c| format!("c.{c}")).collect();
+    let new: Vec<String> = names.iter().map(|c| value(c)).collect();
+    let sql = format!(
+        "UPDATE {table} AS c SET {} FROM jsonb_to_recordset($1::jsonb) AS t({})
+         WHERE c.id = t.id AND ({}) IS DISTINCT FROM ({})",
+        set.join(", "),
+        record_def(columns),
+        old.join(", "),
+        new.join(", ")
+    );
+    let done = sqlx::query(&sql).bind(to_json(table, rows)?).execute(&mut *tx).await?;
+    Ok(done.rows_affected())
+}
+
+/// Inserts the rows whose id is not in `present` and updates the others where a value differs;
+/// counts `<what>_created`, `<what>_updated`, `<what>_unchanged` in `out`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn write_rows<T: Serialize>(
+    tx: &mut PgConnection,
+    table: &str,
+    columns: &[(&str, &str)],
+    rows: &[T],
+    id_of: impl Fn(&T) -> i64,
+    present: &HashSet<i64>,
+    now: DateTime<Utc>,
+    what: &str,
+    out: &mut ChunkOutcome,
+) -> Result<(), LoadError> {
+    let (updates, inserts): (Vec<&T>, Vec<&T>) = rows.iter().partition(|r| present.contains(&id_of(r)));
+    let created = insert_rows(tx, table, columns, &inserts, now).await?;
+    let updated = update_rows(tx, table, columns, &updates).await?;
+    out.add(&format!("{what}_created"), created);
+    out.add(&format!("{what}_updated"), updated);
+    out.add(&format!("{what}_unchanged"), (updates.len() as u64).saturating_sub(updated));
+    Ok(())
+}
+
+/// Choice: issues sharing (entity, key, reason) are merged into one, details joined with "; ":
+/// the issue table keeps one row per (step, entity, key, reason), and one statement cannot
+/// upsert the same key twice.
+pub(crate) fn merge_issues(issues: Vec<Issue>) -> Vec<Issue> {
+    let mut merged: Vec<Issue> = Vec::with_capacity(issues.len());
+    let mut at: HashMap<(String, String, String), usize> = HashMap::new();
+    for issue in issues {
+        let key = (issue.entity.clone(), issue.legacy_key.clone(), issue.reason.clone());
+        match at.get(&key) {
+            Some(&i) => {
+                let detail = match (merged[i].detail.take(), issue.detail) {
+                    (Some(a), Some(b)) if a != b && !a.split("; ").any(|d| d == b) => Some(format!("{a}; {b}")),
+                    (a, b) => a.or(b),
+                };
+                merged[i].detail = detail;
+            }
+            None => {
+                at.insert(key, merged.len());
+                merged.push(issue);
+            }
+        }
+    }
+    merged
+}
+
+/// Test helper: the fields a row struct serializes are exactly the names of its column list.
+#[cfg(test)]
+pub(crate) fn assert_columns_match<T: Serialize + Default>(columns: &[(&str, &str)]) {
+    let row = serde_json::to_value(T::default()).expect("row to JSON");
+    let mut fields: Vec<String> = row.as_object().expect("a row is an object").keys().cloned().collect();
+    fields.sort();
+    let mut names: Vec<String> = columns.iter().map(|(c, _)| c.to_string()).collect();
+    names.sort();
+    assert_eq!(fields, names, "{}", std::any::type_name::<T>());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merged_issues_keep_one_row_per_key_and_every_distinct_detail_once() {
+        let issues = vec![
+            Issue::new("certificate", 1u64, "invalid UTF-8").with_detail("a"),
+            Issue::new("certificate", 1u64, "invalid UTF-8").with_detail("b"),
+            Issue::new("certificate", 2u64, "invalid UTF-8").with_detail("b"),
+            Issue::new("certificate", 1u64, "invalid UTF-8").with_detail("a"),
+            Issue::new("certificate", 1u64, "overlong text"),
+        ];
+        let merged = merge_issues(issues);
+        assert_eq!(merged.len(), 3);
+        assert_eq!(merged[0].detail.as_deref(), Some("a; b"));
+        assert_eq!(merged[1].legacy_key, "2");
+        assert_eq!(merged[2].reason, "overlong text");
+    }
+}
