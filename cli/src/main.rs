@@ -185,24 +185,43 @@ impl RunFlags {
 #[derive(Args)]
 struct LoadArgs {
     /// The step's name or spec number (e.g. `validate` or `1`), or `all` for every step in order.
-    #[arg(long)]
-    step: String,
+    #[arg(long, required_unless_present = "rollback", conflicts_with = "rollback")]
+    step: Option<String>,
+    /// Undo what the given step (or `all`) created, for rehearsals: rows are removed through
+    /// the bookkeeping maps in reverse dependency order; pre-existing rows are kept.
+    #[arg(long, value_name = "STEP|all")]
+    rollback: Option<String>,
     /// Report what the step would do without writing to the target.
     #[arg(long)]
     dry_run: bool,
-    /// Legacy rows per chunk (one transaction each).
+    /// With `--step all`: also run the optional `audit-history` step.
+    #[arg(long)]
+    with_audit_history: bool,
+    /// Invoke this deployed loader function instead of running the handler here (the function
+    /// reads its databases, mappings and report location from its own configuration).
+    #[arg(long, env = "DTX_LOADER_FUNCTION", conflicts_with = "stack")]
+    function: Option<String>,
+    /// Invoke the loader function of this stack (deployed from template.yaml: `<stack>-loader`).
+    #[arg(long)]
+    stack: Option<String>,
+    /// Local: legacy rows per chunk (one transaction each). The deployed function uses its
+    /// LoaderChunkRows parameter.
     #[arg(long, default_value_t = 5000)]
     chunk_rows: u32,
     #[arg(long, env = "LEGACY_DATABASE_URL", hide_env_values = true)]
-    legacy_url: String,
+    legacy_url: Option<String>,
     #[arg(long, env = "TARGET_DATABASE_URL", hide_env_values = true)]
-    target_url: String,
+    target_url: Option<String>,
     /// Directory or s3:// prefix holding the id_mapping_*.csv files of Areas 1-3 (and 6).
     #[arg(long, env = "MAPPINGS_DIR")]
-    mappings_dir: String,
+    mappings_dir: Option<String>,
     /// Directory or s3:// prefix for migration_report.txt, migration_issues.csv, id mappings.
     #[arg(long, env = "REPORT_DIR", default_value = ".")]
     report_dir: String,
+    /// The migrated files' bucket, which `verify` checks every file field against. Locally it
+    /// defaults to the emulator's bucket (--prefix).
+    #[arg(long, env = "BUCKET_NAME")]
+    bucket: Option<String>,
     #[arg(long)]
     json: bool,
 }
@@ -407,50 +426,92 @@ async fn run_move(target: &Target, args: &MoveArgs) -> Result<()> {
 }
 
 async fn load(target: &Target, args: &LoadArgs) -> Result<()> {
-    use shared::loader::runner::{LoadRequest, Loader, LoaderMappings};
-    // Reports and mappings may live in S3; locally the emulator stands in for it.
+    use shared::loader::drive;
+    use shared::loader::runner::{LoadRequest, Step};
+    let handler = load_handler(target, args).await?;
+    let (steps, rollback): (Vec<String>, bool) = match (&args.step, &args.rollback) {
+        (_, Some(what)) => {
+            if what != "all" {
+                Step::parse(what).map_err(anyhow::Error::msg)?;
+            }
+            (vec![what.clone()], true)
+        }
+        (Some(all), None) if all == "all" => (drive::all_steps(args.with_audit_history).iter().map(|s| s.name().to_string()).collect(), false),
+        (Some(step), None) => (vec![Step::parse(step).map_err(anyhow::Error::msg)?.name().to_string()], false),
+        (None, None) => bail!("give --step or --rollback"),
+    };
+    let mut failed_checks = 0;
+    for step in steps {
+        let request = LoadRequest { step, dry_run: args.dry_run, rollback, ..Default::default() };
+        let json = args.json;
+        let response = drive::run_step(&handler, request, |r| {
+            if json {
+                match serde_json::to_string(r) {
+                    Ok(line) => println!("{line}"),
+                    Err(e) => eprintln!("(answer not printable as JSON: {e})"),
+                }
+            } else if !r.done {
+                eprintln!("step {}: {:?}, continuing", r.step, r.counts);
+            }
+        })
+        .await
+        .with_context(|| format!("step {}", response_name(&args.step, &args.rollback)))?;
+        failed_checks += response.counts.get("checks_failed").copied().unwrap_or(0);
+        if !args.json {
+            for output in &response.outputs {
+                let printable = output.ends_with("migration_report.txt") || output.ends_with("verification_report.txt");
+                if printable && !output.starts_with("s3://") {
+                    print!("{}", std::fs::read_to_string(output).with_context(|| format!("reading {output}"))?);
+                }
+            }
+            let verb = if rollback { "rolled back" } else { "done" };
+            println!("step {} {verb}: {:?}", response.step, response.counts);
+            for output in &response.outputs {
+                println!("wrote {output}");
+            }
+        }
+    }
+    if failed_checks > 0 {
+        bail!("verification failed: {failed_checks} check(s) did not hold (see verification_report.txt)");
+    }
+    Ok(())
+}
+
+fn response_name(step: &Option<String>, rollback: &Option<String>) -> String {
+    match (step, rollback) {
+        (_, Some(r)) => format!("rollback {r}"),
+        (Some(s), None) => s.clone(),
+        (None, None) => String::new(),
+    }
+}
+
+/// The loader handler: the deployed function (--function/--stack), or this process.
+async fn load_handler(target: &Target, args: &LoadArgs) -> Result<shared::loader::drive::Handler> {
+    use shared::loader::drive::Handler;
+    use shared::loader::runner::{Loader, LoaderMappings};
+    // Reports, mappings and files may live in S3; locally the emulator stands in for it.
     let clients = match &target.endpoint {
         Some(endpoint) => AwsClients::for_endpoint(endpoint).await,
         None => AwsClients::from_env().await,
     };
-    let loader = Loader {
-        legacy: shared::legacy::connect(&args.legacy_url, 4).await.context("connecting to the legacy database")?,
-        target: shared::loader::connect::target_from_url(&args.target_url, 4).await?,
-        mappings: LoaderMappings::load(&clients.s3, &args.mappings_dir).await?,
+    let function = args.function.clone().or_else(|| args.stack.as_deref().map(shared::loader::remote::function_of_stack));
+    if let Some(function) = function {
+        return Ok(Handler::Remote(shared::loader::remote::RemoteLoader::new(clients.lambda.clone(), function)));
+    }
+    let need = |value: &Option<String>, what: &str| value.clone().with_context(|| format!("running the loader here needs {what} (or --function/--stack to invoke the deployed one)"));
+    let legacy_url = need(&args.legacy_url, "--legacy-url / LEGACY_DATABASE_URL")?;
+    let target_url = need(&args.target_url, "--target-url / TARGET_DATABASE_URL")?;
+    let mappings_dir = need(&args.mappings_dir, "--mappings-dir / MAPPINGS_DIR")?;
+    let bucket = args.bucket.clone().or_else(|| target.endpoint.as_ref().map(|_| Resources::local(&target.prefix, "").bucket));
+    let objects = bucket.map(|b| Arc::new(shared::adapters::s3::S3Objects::new(clients.s3.clone(), b)) as Arc<dyn shared::ports::ObjectStore>);
+    Ok(Handler::Local(Box::new(Loader {
+        legacy: shared::legacy::connect(&legacy_url, 4).await.context("connecting to the legacy database")?,
+        target: shared::loader::connect::target_from_url(&target_url, 4).await?,
+        mappings: LoaderMappings::load(&clients.s3, &mappings_dir).await?,
         reports: shared::loader::output::ReportSink::new(&args.report_dir, &clients.s3),
         chunk_rows: args.chunk_rows,
-    };
-    let steps: Vec<String> = if args.step == "all" {
-        shared::loader::runner::Step::ALL.iter().map(|s| s.name().to_string()).collect()
-    } else {
-        vec![args.step.clone()]
-    };
-    for step in steps {
-        let mut request = LoadRequest { step, dry_run: args.dry_run, ..Default::default() };
-        loop {
-            let response = loader.run(&request).await?;
-            if args.json {
-                println!("{}", serde_json::to_string(&response)?);
-            }
-            if response.done {
-                if !args.json {
-                    for output in &response.outputs {
-                        if output.ends_with("migration_report.txt") && !output.starts_with("s3://") {
-                            print!("{}", std::fs::read_to_string(output)?);
-                        }
-                    }
-                    println!("step {} done: {:?}", response.step, response.counts);
-                    for output in &response.outputs {
-                        println!("wrote {output}");
-                    }
-                }
-                break;
-            }
-            eprintln!("step {}: {:?}, continuing", response.step, response.counts);
-            request.cursor = response.cursor;
-        }
-    }
-    Ok(())
+        objects,
+    })))
 }
 
 fn write_manifest_csv(records: &[shared::manifest::ManifestRecord], dir: &Path) -> Result<()> {

@@ -11,15 +11,24 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let loader = build().await?;
-    run(service_fn(|event: LambdaEvent<LoadRequest>| handle(&loader, event))).await
+    let deps = build().await?;
+    run(service_fn(|event: LambdaEvent<LoadRequest>| handle(&deps, event))).await
 }
 
 fn required(name: &str) -> anyhow::Result<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty()).ok_or_else(|| anyhow::anyhow!("{name} is not set"))
 }
 
-async fn build() -> anyhow::Result<Loader> {
+/// Built once per execution environment; the mappings are not: they are read per invocation,
+/// because `id_mapping_coi_profiles.csv` appears between invocations (Area 6 runs later) and a
+/// warm function must see it when `requirements-groups` is rerun to fill the COI profiles.
+struct Deps {
+    loader: Loader,
+    clients: AwsClients,
+    mappings_dir: String,
+}
+
+async fn build() -> anyhow::Result<Deps> {
     let shared_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let clients = AwsClients::from_shared(&shared_config);
     let secrets = aws_sdk_secretsmanager::Client::new(&shared_config);
@@ -28,17 +37,21 @@ async fn build() -> anyhow::Result<Loader> {
     let target = shared::loader::connect::target_from_secret(&secrets, &required("TARGET_DATABASE_SECRET_ARN")?, 2).await?;
     let mappings_dir = required("MAPPINGS_DIR")?;
     let chunk_rows = std::env::var("CHUNK_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(5000);
-    Ok(Loader {
+    let objects = shared::adapters::s3::S3Objects::new(clients.s3.clone(), required("BUCKET_NAME")?);
+    let loader = Loader {
         legacy,
         target,
-        mappings: LoaderMappings::load(&clients.s3, &mappings_dir).await?,
+        mappings: LoaderMappings::default(),
         reports: shared::loader::output::ReportSink::new(&required("REPORT_DIR")?, &clients.s3),
         chunk_rows,
-    })
+        objects: Some(std::sync::Arc::new(objects)),
+    };
+    Ok(Deps { loader, clients, mappings_dir })
 }
 
-async fn handle(loader: &Loader, event: LambdaEvent<LoadRequest>) -> Result<LoadResponse, Error> {
+async fn handle(deps: &Deps, event: LambdaEvent<LoadRequest>) -> Result<LoadResponse, Error> {
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64;
     let deadline = Instant::now() + Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
+    let loader = Loader { mappings: LoaderMappings::load(&deps.clients.s3, &deps.mappings_dir).await?, ..deps.loader.clone() };
     Ok(loader.run_until(&event.payload, Some(deadline)).await?)
 }
