@@ -94,3 +94,17 @@ CREATE TABLE IF NOT EXISTS dtx_migration.file_manifest (
 CREATE INDEX IF NOT EXISTS file_manifest_certificate_idx ON dtx_migration.file_manifest (certificate_id);
 CREATE INDEX IF NOT EXISTS file_manifest_document_idx ON dtx_migration.file_manifest (document_id);
 CREATE INDEX IF NOT EXISTS file_manifest_attachment_idx ON dtx_migration.file_manifest (attachment_id);
+
+-- Values a step overwrote in DTX 2.0 rows it did not create (e.g. an Account's logo set by the
+-- files step): the first value seen, so undoing the step puts it back. One row per (table, row,
+-- column): a rerun does not replace the original with the step's own earlier write.
+CREATE TABLE IF NOT EXISTS dtx_migration.prior_value (
+  step        TEXT NOT NULL,
+  table_name  TEXT NOT NULL,
+  row_id      BIGINT NOT NULL,
+  column_name TEXT NOT NULL,
+  -- The column's value as JSON (NULL stays JSON null), restored with jsonb_populate_record.
+  value       JSONB NOT NULL,
+  PRIMARY KEY (table_name, row_id, column_name)
+);
+CREATE INDEX IF NOT EXISTS prior_value_step_idx ON dtx_migration.prior_value (step);

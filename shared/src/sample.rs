@@ -1617,6 +1617,10 @@ pub struct DocumentExpectations {
     pub unmapped_user: u64,
     /// A zero date in create_time or expiration_date.
     pub zero_date_ids: Vec<u64>,
+    /// DTX 2.0 `Document.status` of the migrated documents (Decision #6).
+    pub migrated_status: BTreeMap<String, u64>,
+    /// parent_document_id set to an id no document has (Decision #9: the note says "(not found)").
+    pub parent_missing_ids: Vec<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -1811,12 +1815,34 @@ fn is_compliant(code: Option<&str>) -> bool {
 
 /// Decision #6, document.document_status: "0", new, NOT_PROVIDED, reviewed, approved, rejected.
 fn document_status_known(legacy: Option<&str>) -> bool {
-    present(legacy).is_some_and(|v| {
-        v == "0"
-            || ["new", "NOT_PROVIDED", "reviewed", "approved", "rejected"]
-                .iter()
-                .any(|known| v.eq_ignore_ascii_case(known))
-    })
+    dtx_document_status(legacy).1
+}
+
+/// The document.document_status spellings the sample always has on a migrated document (every
+/// value [`dtx_document_status`] knows, as the legacy app would write them).
+const DOCUMENT_STATUS_SPELLINGS: &[&str] = &[
+    "0",
+    "new",
+    "NOT_PROVIDED",
+    "REVIEWED",
+    "APPROVED",
+    "REJECTED",
+];
+
+/// Decision #6: "0" / new / NOT_PROVIDED -> new, reviewed / approved -> submitted, rejected ->
+/// ocr_reject (trimmed, any case); anything else (NULL included) -> new, unknown.
+fn dtx_document_status(legacy: Option<&str>) -> (&'static str, bool) {
+    let v = present(legacy).unwrap_or_default();
+    let is = |word: &str| v.eq_ignore_ascii_case(word);
+    if v == "0" || is("new") || is("NOT_PROVIDED") {
+        ("new", true)
+    } else if is("reviewed") || is("approved") {
+        ("submitted", true)
+    } else if is("rejected") {
+        ("ocr_reject", true)
+    } else {
+        ("new", false)
+    }
 }
 
 /// Decision #6, document_status table: NOT_PROVIDED, PROVIDED, APPROVED, REJECTED, OVERRIDE.
@@ -3180,6 +3206,7 @@ impl<'a> RecordPlanner<'a> {
             .collect();
         let unmapped_user_doc = self.choose(&first_customer, 1, "the unmapped user's document")?[0];
         let unmapped_user = self.out.customers[0].users[USERS_PER_CUSTOMER - 1];
+        let first_row = self.out.document_rows.len();
 
         for (i, (doc, d)) in plan.documents.iter().zip(drafts).enumerate() {
             let created = doc.create_time;
@@ -3279,6 +3306,44 @@ impl<'a> RecordPlanner<'a> {
             r.insert("review_period", opt_int(period));
             self.out.document_rows.push(r);
         }
+
+        // Document cases the draw above may leave out, set without drawing (so no other row
+        // changes): every Decision #6 spelling on a migrated document, each missing one taken by
+        // a migrated document whose value another one also has (the last such, the REJECTED and
+        // unknown rows excepted; a spec too small to spare one goes without), and a parent id
+        // that names no document (Decision #9's "(not found)").
+        let rows = &mut self.out.document_rows[first_row..];
+        let status_of = |row: &LegacyRow| match row.get("document_status") {
+            Some(Val::Text(v)) => v.clone(),
+            _ => String::new(),
+        };
+        let mut in_use: BTreeMap<String, usize> = BTreeMap::new();
+        for &i in &pool {
+            *in_use.entry(status_of(&rows[i])).or_default() += 1;
+        }
+        for &value in DOCUMENT_STATUS_SPELLINGS {
+            if in_use.contains_key(value) {
+                continue;
+            }
+            let donor = pool.iter().rev().copied().find(|&i| {
+                !statuses.contains(&i) && in_use.get(&status_of(&rows[i])).is_some_and(|&n| n > 1)
+            });
+            if let Some(i) = donor {
+                if let Some(n) = in_use.get_mut(&status_of(&rows[i])) {
+                    *n -= 1;
+                }
+                in_use.insert(value.to_owned(), 1);
+                rows[i].insert("document_status", text(value));
+            }
+        }
+        let orphan = pool
+            .iter()
+            .copied()
+            .find(|&i| rows[i].get("parent_document_id") == Some(&Val::Null))
+            .ok_or_else(|| {
+                SampleError::InvalidSpec("no document left for a missing parent".to_owned())
+            })?;
+        rows[orphan].insert("parent_document_id", int(DOCUMENT_ID_BASE));
         Ok(())
     }
 
@@ -3634,11 +3699,21 @@ impl RecordPlan {
 
         // Documents.
         let d = &mut s.documents;
+        let document_ids: BTreeSet<u64> = self
+            .document_rows
+            .iter()
+            .filter_map(|r| row_int(r, "id"))
+            .collect();
         for row in &self.document_rows {
             let id = row_int(row, "id").unwrap_or_default();
             d.total += 1;
+            if row_id(row, "parent_document_id").is_some_and(|p| !document_ids.contains(&p)) {
+                d.parent_missing_ids.push(id);
+            }
             if migrates(row) {
                 d.migrated += 1;
+                let (status, _) = dtx_document_status(row_text(row, "document_status").as_deref());
+                *d.migrated_status.entry(status.to_owned()).or_default() += 1;
             } else {
                 d.skipped += 1;
                 d.skipped_ids.push(id);
@@ -4449,13 +4524,38 @@ mod tests {
             let d = &s.documents;
             assert!(d.unknown_status_values.contains_key("3"));
             assert!(d.unknown_requirement_status_values.contains_key("EXPIRED"));
+            // A child of an existing document and one whose parent does not exist.
             assert_eq!(
                 (
                     d.with_parent_document_id.len(),
+                    d.parent_missing_ids.len(),
                     d.docusign_templates.len(),
                     d.zero_date_ids.len()
                 ),
-                (1, 1, 1)
+                (2, 1, 1, 1)
+            );
+            assert!(d.with_parent_document_id.contains(&d.parent_missing_ids[0]));
+            // Every Decision #6 spelling, on a migrated document.
+            let rows = records.document_rows.iter();
+            let migrated: Vec<&LegacyRow> = rows
+                .filter(|r| {
+                    !d.skipped_ids
+                        .contains(&row_int(r, "id").unwrap_or_default())
+                })
+                .collect();
+            for value in DOCUMENT_STATUS_SPELLINGS {
+                assert!(
+                    migrated
+                        .iter()
+                        .any(|r| r.get("document_status") == Some(&text(*value))),
+                    "{value}: {:?}",
+                    d.status_distribution
+                );
+            }
+            assert_eq!(d.migrated_status.values().sum::<u64>(), d.migrated);
+            assert_eq!(
+                d.migrated_status.keys().collect::<Vec<_>>(),
+                ["new", "ocr_reject", "submitted"]
             );
             assert!(d.skipped > 0 && d.unmapped_user == 1);
             assert_eq!(s.unmapped_user_ids.len(), 1);

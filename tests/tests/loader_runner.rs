@@ -5,10 +5,7 @@ use shared::loader::runner::{LoadRequest, LoadResponse, Loader, LoaderMappings};
 use tests::{MysqlFixture, PgFixture};
 
 async fn legacy() -> MysqlFixture {
-    let db = MysqlFixture::new().await;
-    for statement in shared::legacy::ddl_statements(shared::legacy::LEGACY_DDL) {
-        sqlx::query(&statement).execute(&db.pool).await.unwrap();
-    }
+    let db = MysqlFixture::with_legacy_schema().await;
     for sql in [
         "INSERT INTO document_library (id, customer_id, name, create_time) VALUES
             (1, 1, 'W-9', '2019-01-01'), (2, 2, 'w-9 ', '2019-02-01'), (3, 1, 'Good Standing', '2019-03-01'), (4, 2, 'Lien Waiver', '2019-04-01')",
@@ -33,14 +30,7 @@ fn loader(legacy: &MysqlFixture, target: &PgFixture, reports: &std::path::Path) 
     let mut mappings = LoaderMappings::default();
     mappings.accounts.insert(1, "501".into());
     mappings.accounts.insert(2, "502".into());
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::Config::builder().behavior_version_latest().region(aws_sdk_s3::config::Region::new("us-east-1")).build());
-    Loader {
-        legacy: legacy.pool.clone(),
-        target: target.pool.clone(),
-        mappings,
-        reports: shared::loader::output::ReportSink::new(reports.to_str().unwrap(), &s3),
-        chunk_rows: 1,
-    }
+    tests::loader(legacy, target, mappings, reports, 1)
 }
 
 /// Every row of the tables these steps write, in a stable text form.
@@ -65,7 +55,7 @@ async fn dump(t: &PgFixture) -> String {
 }
 
 async fn run(l: &Loader, step: &str, dry_run: bool, max_chunks: Option<u32>) -> LoadResponse {
-    l.run(&LoadRequest { step: step.into(), dry_run, cursor: None, max_chunks }).await.unwrap_or_else(|e| panic!("{step}: {e}"))
+    l.run(&LoadRequest { step: step.into(), dry_run, cursor: None, max_chunks, ..Default::default() }).await.unwrap_or_else(|e| panic!("{step}: {e}"))
 }
 
 #[tokio::test]

@@ -88,6 +88,7 @@ async fn every_step_on_the_generated_sample_matches_its_expectations_and_reruns_
         mappings,
         reports: shared::loader::output::ReportSink::new(reports.to_str().unwrap(), &s3),
         chunk_rows: 25,
+        objects: None,
     };
     let l = loader(LoaderMappings::load(&s3, mappings.to_str().unwrap()).await.unwrap());
     for step in Step::ALL {

@@ -266,6 +266,50 @@ async fn check_rows(pool: &MySqlPool, summary: &SampleSummary) {
     .await;
     assert_eq!(zero_docs, r.documents.zero_date_ids);
 
+    // Documents: Decision #9's parent cases (one that exists, one that does not), and every
+    // Decision #6 spelling on a document that migrates.
+    let d = &r.documents;
+    let missing_parent: Vec<u64> = ids(
+        pool,
+        "SELECT CAST(d.id AS UNSIGNED) FROM document d LEFT JOIN document p ON p.id = d.parent_document_id
+         WHERE d.parent_document_id <> 0 AND p.id IS NULL ORDER BY d.id",
+    )
+    .await;
+    assert_eq!(missing_parent, d.parent_missing_ids);
+    assert_eq!(missing_parent.len(), 1);
+    assert!(
+        count(
+            pool,
+            "SELECT COUNT(*) FROM document d JOIN document p ON p.id = d.parent_document_id"
+        )
+        .await
+            >= 1
+    );
+    let skipped: Vec<String> = d.skipped_ids.iter().map(u64::to_string).collect();
+    for spelling in [
+        "0",
+        "new",
+        "NOT_PROVIDED",
+        "REVIEWED",
+        "APPROVED",
+        "REJECTED",
+    ] {
+        let n = count(
+            pool,
+            &format!(
+                "SELECT COUNT(*) FROM document WHERE BINARY document_status = '{spelling}' AND id NOT IN ({})",
+                skipped.join(", ")
+            ),
+        )
+        .await;
+        assert!(
+            n > 0,
+            "no migrated document has document_status {spelling:?}"
+        );
+    }
+    assert_eq!(d.migrated_status.values().sum::<u64>(), d.migrated);
+    assert!(!d.docusign_templates.is_empty());
+
     // Invalid UTF-8 in a text column (read as the loader reads it: bytes).
     let rows = sqlx::query("SELECT CAST(id AS UNSIGNED) AS id, CAST(InsName AS BINARY) AS n, CAST(InsName1 AS BINARY) AS n1 FROM certificate ORDER BY id")
         .fetch_all(pool)

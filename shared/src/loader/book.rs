@@ -86,6 +86,27 @@ pub async fn map_ids(conn: &mut PgConnection, entity: &str, step: &str, created:
     Ok(())
 }
 
+/// Remembers the current value of `column` in the rows `ids` of `table` before `step`
+/// overwrites it (rows the step did not create). Only the first value is kept: a rerun does
+/// not replace the original with the step's own earlier write. Undoing the step restores it.
+pub async fn remember_prior(conn: &mut PgConnection, step: &str, table: &str, column: &str, ids: &[i64]) -> Result<(), sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(&format!(
+        "INSERT INTO dtx_migration.prior_value (step, table_name, row_id, column_name, value)
+         SELECT $1, $2, t.id, $3, COALESCE(to_jsonb(t.{column}), 'null'::jsonb) FROM {table} t WHERE t.id = ANY($4)
+         ON CONFLICT (table_name, row_id, column_name) DO NOTHING"
+    ))
+    .bind(step)
+    .bind(table)
+    .bind(column)
+    .bind(ids)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// Every mapping of `entity`, keyed by legacy key.
 pub async fn lookup(conn: &mut PgConnection, entity: &str) -> Result<HashMap<String, i64>, sqlx::Error> {
     let rows: Vec<(String, i64)> = sqlx::query_as("SELECT legacy_key, new_id FROM dtx_migration.id_map WHERE entity = $1")

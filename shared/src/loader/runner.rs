@@ -32,10 +32,22 @@ pub enum Step {
     Evaluations,
     /// 8. Certificate.current_evaluation on the latest evaluated certificate per group (Decision #10).
     CurrentEvaluations,
+    /// 9. Document with the field mapping and file fields (Decisions #6, #9, #12).
+    Documents,
+    /// 10. DocRequirement per (RequirementsGroup, DocumentType of its profile) (Decision #8).
+    DocRequirements,
+    /// 11. DocumentRequirementFulfillment linking each document to its DocRequirement (Decision #8).
+    Fulfillments,
+    /// 12. AuditHistory snapshots (optional: `all` runs it only when asked).
+    AuditHistory,
+    /// 13. The id mapping CSVs, the issues CSV and the report.
+    ExportMappings,
+    /// 14. The spec's validation of the loaded target.
+    Verify,
 }
 
 impl Step {
-    pub const ALL: [Step; 8] = [
+    pub const ALL: [Step; 14] = [
         Step::Validate,
         Step::DocumentTypes,
         Step::DocumentRiskProfiles,
@@ -44,6 +56,12 @@ impl Step {
         Step::Certificates,
         Step::Evaluations,
         Step::CurrentEvaluations,
+        Step::Documents,
+        Step::DocRequirements,
+        Step::Fulfillments,
+        Step::AuditHistory,
+        Step::ExportMappings,
+        Step::Verify,
     ];
 
     pub fn number(self) -> u8 {
@@ -56,6 +74,12 @@ impl Step {
             Step::Certificates => 6,
             Step::Evaluations => 7,
             Step::CurrentEvaluations => 8,
+            Step::Documents => 9,
+            Step::DocRequirements => 10,
+            Step::Fulfillments => 11,
+            Step::AuditHistory => 12,
+            Step::ExportMappings => 13,
+            Step::Verify => 14,
         }
     }
 
@@ -69,6 +93,12 @@ impl Step {
             Step::Certificates => "certificates",
             Step::Evaluations => "evaluations",
             Step::CurrentEvaluations => "current-evaluations",
+            Step::Documents => "documents",
+            Step::DocRequirements => "doc-requirements",
+            Step::Fulfillments => "fulfillments",
+            Step::AuditHistory => "audit-history",
+            Step::ExportMappings => "export-mappings",
+            Step::Verify => "verify",
         }
     }
 
@@ -97,6 +127,9 @@ pub struct LoadRequest {
     /// next invocation continues from the stored cursor).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_chunks: Option<u32>,
+    /// Undo the step (`"all"`: every step) instead of running it: rehearsals (see `rollback`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rollback: bool,
 }
 
 /// The answer: `{"step", "done", "cursor", "counts"}`; invoke again with `cursor` until done.
@@ -123,6 +156,12 @@ pub enum LoadError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Port(#[from] PortError),
+    /// A continuation came back without moving its cursor (see `drive`).
+    #[error("step {step} made no progress from cursor {cursor:?}: one chunk does not fit in an invocation; lower the chunk size (CHUNK_ROWS)")]
+    Stalled { step: String, cursor: Option<serde_json::Value> },
+    /// The deployed loader function failed (see `remote`).
+    #[error("loader function {function} failed ({kind}): {message}")]
+    Remote { function: String, kind: String, message: String },
 }
 
 /// What a step reads besides the two databases.
@@ -172,6 +211,7 @@ impl LoaderMappings {
     }
 }
 
+#[derive(Clone)]
 pub struct Loader {
     pub legacy: MySqlPool,
     pub target: PgPool,
@@ -179,6 +219,9 @@ pub struct Loader {
     pub reports: ReportSink,
     /// Legacy rows per chunk (one transaction each).
     pub chunk_rows: u32,
+    /// The migrated files' bucket, for `verify` (every file field must name an object whose
+    /// stored checksum matches). None: verify reports that check as not run, and fails.
+    pub objects: Option<std::sync::Arc<dyn crate::ports::ObjectStore>>,
 }
 
 /// Time kept back before the Lambda deadline: a chunk commits within seconds, and Lambda may
@@ -195,6 +238,8 @@ impl Loader {
         let step = Step::parse(&request.step).map_err(LoadError::UnknownStep)?;
         match step {
             Step::Validate => self.validate().await,
+            Step::ExportMappings => super::export::run(self).await,
+            Step::Verify => super::verify::run(self).await,
             _ => self.run_writing(step, request, deadline).await,
         }
     }
@@ -292,10 +337,19 @@ impl Loader {
             (Step::DocumentRiskProfiles, _) => document_risk_profiles::chunk(ctx, tx, cursor).await,
             (Step::RequirementsGroups, _) => requirements_groups::chunk(ctx, tx, cursor).await,
             // The manifest imports whole, in one chunk.
-            (Step::Files, StepInput::ManifestCsv(csv)) if cursor.is_none() => files::import(tx, ctx.legacy, csv).await,
+            (Step::Files, StepInput::ManifestCsv(csv)) if cursor.is_none() => {
+                let mut out = files::import(tx, ctx.legacy, csv).await?;
+                // Account.logo from the just-imported manifest, in the same transaction.
+                logos::link(ctx, tx, &mut out).await?;
+                Ok(out)
+            }
             (Step::Certificates, _) => certificates::chunk(ctx, tx, cursor).await,
             (Step::Evaluations, _) => evaluations::chunk(ctx, tx, cursor).await,
             (Step::CurrentEvaluations, _) => current_evaluations::chunk(ctx, tx, cursor).await,
+            (Step::Documents, _) => documents::chunk(ctx, tx, cursor).await,
+            (Step::DocRequirements, _) => doc_requirements::chunk(ctx, tx, cursor).await,
+            (Step::Fulfillments, _) => fulfillments::chunk(ctx, tx, cursor).await,
+            (Step::AuditHistory, _) => audit_history::chunk(ctx, tx, cursor).await,
             (step, _) => Err(LoadError::UnknownStep(format!("step {} cannot run from cursor {cursor:?}", step.name()))),
         }
     }

@@ -15,6 +15,12 @@ pub mod document_types;
 pub mod certificates;
 pub mod requirements_groups;
 pub mod files;
+pub mod bulk;
+pub mod documents;
+pub mod doc_requirements;
+pub mod fulfillments;
+pub mod audit_history;
+pub mod logos;
 
 /// What a step reads besides the target transaction.
 pub struct StepContext<'a> {
@@ -41,4 +47,13 @@ impl ChunkOutcome {
     pub fn add(&mut self, counter: &str, n: u64) {
         *self.counts.entry(counter.to_string()).or_default() += n;
     }
+}
+
+/// The legacy id a keyset step continues after: 0 for no cursor, N for `{"after_id": N}`;
+/// any other cursor is a configuration error naming `step`.
+pub(crate) fn after_id(step: &str, cursor: Option<&serde_json::Value>) -> Result<u64, super::runner::LoadError> {
+    let Some(c) = cursor else { return Ok(0) };
+    c.get("after_id").and_then(serde_json::Value::as_u64).ok_or_else(|| {
+        super::runner::LoadError::Config(crate::error::ConfigError(format!("{step}: bad cursor {c}, expected {{\"after_id\": N}}")))
+    })
 }
