@@ -47,7 +47,7 @@ t0=$(date +%s.%N)
 { echo "SET @certs = $CERTS, @docs = $DOCS;"; cat bench/loader_scale.sql; } | "${MYSQL[@]}" "$LEGACY_DB"
 
 "${PSQL[@]}" -c "DROP DATABASE IF EXISTS $TARGET_DB WITH (FORCE)" -c "CREATE DATABASE $TARGET_DB"
-"${PSQL[@]}" -d "$TARGET_DB" -f infra/sql/target_postgres.sql
+"${PSQL[@]}" -d "$TARGET_DB" -f infra/sql/target_postgres.sql -f infra/sql/migration_bookkeeping.sql
 # Areas 1-3 stand-ins: account 1000+customer, record/assignment 100000+vendor, user 500+user.
 "${PSQL[@]}" -d "$TARGET_DB" <<SQL
 INSERT INTO docutrax_accounts_account (id, name) SELECT 1000 + i, 'Account ' || i FROM generate_series(1, 200) i;

@@ -187,9 +187,11 @@ struct LoadArgs {
     /// The step's name or spec number (e.g. `validate` or `1`), or `all` for every step in order.
     #[arg(long, required_unless_present = "rollback", conflicts_with = "rollback")]
     step: Option<String>,
-    /// Undo what the given step (or `all`) created, for rehearsals: rows are removed through
-    /// the bookkeeping maps in reverse dependency order; pre-existing rows are kept.
-    #[arg(long, value_name = "STEP|all")]
+    /// Undo what the given steps created, for rehearsals (`all`, a step, or a comma-separated
+    /// list): rows are removed through the bookkeeping maps in reverse dependency order, values
+    /// the steps overwrote are restored, pre-existing rows are kept. Refused, naming them, while
+    /// rows of later steps still depend on what would go. With --dry-run: report only.
+    #[arg(long, value_name = "STEPS|all")]
     rollback: Option<String>,
     /// Report what the step would do without writing to the target.
     #[arg(long)]
@@ -431,9 +433,7 @@ async fn load(target: &Target, args: &LoadArgs) -> Result<()> {
     let handler = load_handler(target, args).await?;
     let (steps, rollback): (Vec<String>, bool) = match (&args.step, &args.rollback) {
         (_, Some(what)) => {
-            if what != "all" {
-                Step::parse(what).map_err(anyhow::Error::msg)?;
-            }
+            shared::loader::rollback::parse_steps(what).map_err(anyhow::Error::msg)?;
             (vec![what.clone()], true)
         }
         (Some(all), None) if all == "all" => (drive::all_steps(args.with_audit_history).iter().map(|s| s.name().to_string()).collect(), false),

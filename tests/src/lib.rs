@@ -2,7 +2,14 @@
 //! its own namespace (resource prefix, database) so tests run in parallel.
 
 use shared::config::{AwsClients, Resources};
+use shared::loader::book::{self, Issue};
+use shared::loader::runner::{LoadError, Loader, LoaderMappings};
+use shared::loader::steps::{ChunkOutcome, StepContext};
+use shared::manifest::ManifestRecord;
+use shared::sample::{ExpectedFile, SampleSpec, SampleSummary};
 use sqlx::MySqlPool;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 /// The moto endpoint the tests use; `.ci/run` and `infra/local/moto.sh` start it.
 pub fn aws_endpoint() -> String {
@@ -97,6 +104,16 @@ impl MysqlFixture {
         db
     }
 
+    /// Runs `statements` in order on one connection (so a `SET SESSION` holds for the ones
+    /// after it); panics naming the statement that fails.
+    pub async fn execute_all(&self, statements: impl IntoIterator<Item = impl AsRef<str>>) {
+        let mut conn = self.pool.acquire().await.expect("connection");
+        for sql in statements {
+            let sql = sql.as_ref();
+            sqlx::query(sql).execute(&mut *conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+    }
+
     pub async fn drop_database(self) {
         self.pool.close().await;
         let admin = MySqlPool::connect(&mysql_server_url()).await.expect("connect");
@@ -135,17 +152,29 @@ impl PgFixture {
         Self { pool, url, name }
     }
 
-    /// Row counts of every table in the Django and bookkeeping schemas.
-    pub async fn table_counts(&self) -> std::collections::BTreeMap<String, i64> {
-        let tables: Vec<(String, String)> = sqlx::query_as(
+    /// Runs `statements` in order; panics naming the statement that fails.
+    pub async fn execute_all(&self, statements: impl IntoIterator<Item = impl AsRef<str>>) {
+        for sql in statements {
+            let sql = sql.as_ref();
+            sqlx::query(sql).execute(&self.pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+    }
+
+    /// (schema, table) of every table in the Django and bookkeeping schemas, sorted.
+    pub async fn tables(&self) -> Vec<(String, String)> {
+        sqlx::query_as(
             "SELECT table_schema::text, table_name::text FROM information_schema.tables
-             WHERE table_schema IN ('public', 'dtx_migration') AND table_type = 'BASE TABLE'",
+             WHERE table_schema IN ('public', 'dtx_migration') AND table_type = 'BASE TABLE' ORDER BY 1, 2",
         )
         .fetch_all(&self.pool)
         .await
-        .expect("list tables");
+        .expect("list tables")
+    }
+
+    /// Row counts of every table in the Django and bookkeeping schemas.
+    pub async fn table_counts(&self) -> std::collections::BTreeMap<String, i64> {
         let mut counts = std::collections::BTreeMap::new();
-        for (schema, table) in tables {
+        for (schema, table) in self.tables().await {
             let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM \"{schema}\".\"{table}\""))
                 .fetch_one(&self.pool)
                 .await
@@ -159,15 +188,8 @@ impl PgFixture {
     /// equal dumps mean equal table contents. `skip` names tables (schema.table) left out, e.g.
     /// bookkeeping tables with timestamps of their own.
     pub async fn dump(&self, skip: &[&str]) -> std::collections::BTreeMap<String, Vec<String>> {
-        let tables: Vec<(String, String)> = sqlx::query_as(
-            "SELECT table_schema::text, table_name::text FROM information_schema.tables
-             WHERE table_schema IN ('public', 'dtx_migration') AND table_type = 'BASE TABLE'",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .expect("list tables");
         let mut dump = std::collections::BTreeMap::new();
-        for (schema, table) in tables {
+        for (schema, table) in self.tables().await {
             let name = format!("{schema}.{table}");
             if skip.contains(&name.as_str()) {
                 continue;
@@ -197,15 +219,238 @@ pub fn loader(
     reports: &std::path::Path,
     chunk_rows: u32,
 ) -> shared::loader::runner::Loader {
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::Config::builder().behavior_version_latest().region(aws_sdk_s3::config::Region::new("us-east-1")).build(),
-    );
     shared::loader::runner::Loader {
         legacy: legacy.pool.clone(),
         target: target.pool.clone(),
         mappings,
-        reports: shared::loader::output::ReportSink::new(&reports.display().to_string(), &s3),
+        reports: shared::loader::output::ReportSink::new(&reports.display().to_string(), &offline_s3()),
         chunk_rows,
         objects: None,
     }
+}
+
+/// An S3 client for code that takes one but is only given local paths here.
+fn offline_s3() -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::Config::builder().behavior_version_latest().region(aws_sdk_s3::config::Region::new("us-east-1")).build(),
+    )
+}
+
+/// A step driven to its end by [`run_chunks`].
+#[derive(Debug)]
+pub struct StepRun {
+    /// Every chunk's counts, added up.
+    pub counts: BTreeMap<String, u64>,
+    /// Every chunk's issues, in order.
+    pub issues: Vec<Issue>,
+    /// How many chunks it took, the last (which ends the step) included.
+    pub chunks: usize,
+}
+
+/// Drives a step's `chunk` function to its end like the runner: each chunk in a transaction of
+/// its own that records the chunk's issues (under `ctx.step`) and commits, each next chunk
+/// from the cursor the last one returned. Panics on an error, or when 100 chunks do not end it.
+pub async fn run_chunks(
+    target: &PgFixture,
+    ctx: &StepContext<'_>,
+    chunk: impl AsyncFn(&StepContext<'_>, &mut sqlx::PgConnection, Option<serde_json::Value>) -> Result<ChunkOutcome, LoadError>,
+) -> StepRun {
+    let mut run = StepRun { counts: BTreeMap::new(), issues: Vec::new(), chunks: 0 };
+    let mut cursor = None;
+    loop {
+        let mut tx = target.pool.begin().await.expect("begin");
+        let out = chunk(ctx, &mut *tx, cursor).await.unwrap_or_else(|e| panic!("{}: {e}", ctx.step));
+        book::record_issues(&mut tx, ctx.step, &out.issues).await.expect("record issues");
+        tx.commit().await.expect("commit");
+        run.chunks += 1;
+        for (k, v) in out.counts {
+            *run.counts.entry(k).or_default() += v;
+        }
+        run.issues.extend(out.issues);
+        cursor = out.cursor;
+        if cursor.is_none() {
+            return run;
+        }
+        assert!(run.chunks < 100, "{} does not end", ctx.step);
+    }
+}
+
+/// Counts as a step reports them, from (counter, n) pairs.
+pub fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+/// The row of `table` that the id map entry (`entity`, `legacy_key`) points at, as JSON, with
+/// `created` and `modified` rendered in UTC (`YYYY-MM-DD HH24:MI:SS`).
+pub async fn migrated_row(target: &PgFixture, table: &str, entity: &str, legacy_key: u64) -> serde_json::Value {
+    let text: String = sqlx::query_scalar(&format!(
+        "SELECT (to_jsonb(t) || jsonb_build_object(
+                'created', to_char(t.created AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
+                'modified', to_char(t.modified AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')))::text
+         FROM {table} t JOIN dtx_migration.id_map m ON m.entity = $1 AND m.new_id = t.id
+         WHERE m.legacy_key = $2"
+    ))
+    .bind(entity)
+    .bind(legacy_key.to_string())
+    .fetch_one(&target.pool)
+    .await
+    .unwrap_or_else(|e| panic!("{entity} {legacy_key}: {e}"));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Asserts that `actual` has every field of `expected` (an object) with its value; a
+/// difference names `what` and the column.
+pub fn assert_fields(what: &str, actual: &serde_json::Value, expected: serde_json::Value) {
+    for (k, v) in expected.as_object().expect("expected fields are an object") {
+        assert_eq!(&actual[k], v, "{what}, column {k}");
+    }
+}
+
+/// (key, reason, detail) of every recorded issue, sorted by key (as a number) then reason;
+/// asserts each one is `step`'s, of `entity`.
+pub async fn step_issues(target: &PgFixture, step: &str, entity: &str) -> Vec<(String, String, String)> {
+    let rows: Vec<(String, String, String, String, Option<String>)> =
+        sqlx::query_as("SELECT step, entity, legacy_key, reason, detail FROM dtx_migration.issue").fetch_all(&target.pool).await.unwrap();
+    let mut out: Vec<(String, String, String)> = rows
+        .into_iter()
+        .map(|(s, e, k, r, d)| {
+            assert_eq!((s.as_str(), e.as_str()), (step, entity));
+            (k, r, d.unwrap_or_default())
+        })
+        .collect();
+    out.sort_by(|a, b| (a.0.parse::<u64>().unwrap_or(0), &a.1).cmp(&(b.0.parse::<u64>().unwrap_or(0), &b.1)));
+    out
+}
+
+/// DTX 2.0 rows the Areas 1-3 migrations would have made, for the steps that reference them.
+#[derive(Debug, Default)]
+pub struct StandIns<'a> {
+    /// (id, email)
+    pub users: &'a [(i64, &'a str)],
+    /// (id, name)
+    pub accounts: &'a [(i64, &'a str)],
+    /// (id, account_id, name)
+    pub records: &'a [(i64, i64, &'a str)],
+    /// (id, record_id, account_id)
+    pub assignments: &'a [(i64, i64, i64)],
+}
+
+impl StandIns<'_> {
+    pub async fn insert(&self, target: &PgFixture) {
+        sqlx::query("INSERT INTO docutrax_users_user (id, email) SELECT * FROM UNNEST($1::bigint[], $2::text[])")
+            .bind(self.users.iter().map(|u| u.0).collect::<Vec<i64>>())
+            .bind(self.users.iter().map(|u| u.1).collect::<Vec<_>>())
+            .execute(&target.pool)
+            .await
+            .expect("user stand-ins");
+        sqlx::query("INSERT INTO docutrax_accounts_account (id, name) SELECT * FROM UNNEST($1::bigint[], $2::text[])")
+            .bind(self.accounts.iter().map(|a| a.0).collect::<Vec<i64>>())
+            .bind(self.accounts.iter().map(|a| a.1).collect::<Vec<_>>())
+            .execute(&target.pool)
+            .await
+            .expect("account stand-ins");
+        sqlx::query("INSERT INTO docutrax_records_record (id, account_id, name) SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[])")
+            .bind(self.records.iter().map(|r| r.0).collect::<Vec<i64>>())
+            .bind(self.records.iter().map(|r| r.1).collect::<Vec<i64>>())
+            .bind(self.records.iter().map(|r| r.2).collect::<Vec<_>>())
+            .execute(&target.pool)
+            .await
+            .expect("record stand-ins");
+        sqlx::query("INSERT INTO docutrax_records_assignment (id, record_id, account_id) SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[])")
+            .bind(self.assignments.iter().map(|a| a.0).collect::<Vec<i64>>())
+            .bind(self.assignments.iter().map(|a| a.1).collect::<Vec<i64>>())
+            .bind(self.assignments.iter().map(|a| a.2).collect::<Vec<i64>>())
+            .execute(&target.pool)
+            .await
+            .expect("assignment stand-ins");
+    }
+}
+
+/// The manifest row the file move would write for one file of a generated sample: stored
+/// (under `org_<account>/<area>/<sha256>.pdf`), missing or rejected as the generator expects.
+pub fn sample_manifest_record(e: &ExpectedFile) -> ManifestRecord {
+    use shared::message::{LegacyIds, SourceRef};
+    use shared::model::FileStatus;
+    use shared::sample::ExpectedOutcome;
+    let attachment_id = match SourceRef::parse_key(&e.source_key) {
+        Some(SourceRef::Attachment(id)) => Some(id),
+        _ => None,
+    };
+    let (status, hash, size) = match (&e.outcome, &e.account_id) {
+        (ExpectedOutcome::Present { sha256_hex, size }, Some(_)) => (FileStatus::Moved, Some(sha256_hex.clone()), Some(*size)),
+        (ExpectedOutcome::Missing, _) => (FileStatus::Missing, None, None),
+        _ => (FileStatus::Rejected, None, None),
+    };
+    ManifestRecord {
+        source_key: e.source_key.clone(),
+        area: e.area.parse().ok(),
+        account_id: e.account_id.clone(),
+        s3_key: hash.as_ref().map(|h| format!("org_{}/{}/{h}.pdf", e.account_id.clone().unwrap_or_default(), e.area)),
+        file_uid: hash.as_ref().map(|h| format!("{h}_20261125000000000000")),
+        content_hash: hash,
+        size,
+        ids: LegacyIds { attachment_id, ..Default::default() },
+        original_filename: "file.pdf".into(),
+        status: Some(status),
+        ..Default::default()
+    }
+}
+
+/// The manifest the file move would produce for a generated sample ([`sample_manifest_record`]
+/// per expected file), as `file_manifest.csv`.
+pub fn sample_manifest_csv(summary: &SampleSummary) -> Vec<u8> {
+    let rows: Vec<ManifestRecord> = summary.expected.values().map(sample_manifest_record).collect();
+    let mut out = Vec::new();
+    shared::manifest::write_csv(&rows, &mut out).unwrap();
+    out
+}
+
+/// A generated sample ([`generated_sample`]) ready to load.
+pub struct GeneratedSample {
+    pub legacy: MysqlFixture,
+    pub target: PgFixture,
+    pub summary: SampleSummary,
+    /// The sample's EFS root.
+    pub root: PathBuf,
+    /// The sample's mapping files.
+    pub mappings_dir: PathBuf,
+    /// The reports directory, holding the sample's `file_manifest.csv`.
+    pub reports: PathBuf,
+    /// Holds the three directories.
+    pub dir: tempfile::TempDir,
+}
+
+impl GeneratedSample {
+    /// The sample's mapping files, as the loader reads them.
+    pub async fn load_mappings(&self) -> LoaderMappings {
+        LoaderMappings::load(&offline_s3(), self.mappings_dir.to_str().unwrap()).await.expect("load the sample's mappings")
+    }
+
+    /// A loader over the sample with its mapping files (read now) and reports directory.
+    pub async fn loader(&self, chunk_rows: u32) -> Loader {
+        loader(&self.legacy, &self.target, self.load_mappings().await, &self.reports, chunk_rows)
+    }
+
+    pub async fn drop_databases(self) {
+        self.legacy.drop_database().await;
+        self.target.drop_database().await;
+    }
+}
+
+/// `spec`'s generated sample (shared::sample) in a fresh MariaDB database, its DTX 2.0
+/// stand-ins seeded in a fresh PostgreSQL one, its files and mapping files in a temporary
+/// directory, and the manifest the file move would produce ([`sample_manifest_csv`]) as
+/// `file_manifest.csv` in the reports directory.
+pub async fn generated_sample(spec: &SampleSpec) -> GeneratedSample {
+    let legacy = MysqlFixture::new().await;
+    let target = PgFixture::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (root, mappings_dir, reports) = (dir.path().join("efsdata"), dir.path().join("mappings"), dir.path().join("reports"));
+    for d in [&root, &mappings_dir, &reports] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let summary = shared::sample::generate(&legacy.pool, &root, &mappings_dir, spec).await.unwrap();
+    shared::sample::seed_target(&target.pool, &summary).await.unwrap();
+    std::fs::write(reports.join("file_manifest.csv"), sample_manifest_csv(&summary)).unwrap();
+    GeneratedSample { legacy, target, summary, root, mappings_dir, reports, dir }
 }

@@ -26,14 +26,12 @@ const NOW2: &str = "2031-06-07T08:09:10Z";
 
 async fn crafted_legacy() -> MysqlFixture {
     let db = MysqlFixture::with_legacy_schema().await;
-    let mut conn = db.pool.acquire().await.unwrap();
-    // A live legacy column whose bytes are not UTF-8 (latin1): utf8mb4 columns refuse them.
-    // Zero dates and partial dates ('2019-04-00') need a lax session.
-    for sql in ["ALTER TABLE certificate MODIFY InsCity VARCHAR(100) CHARACTER SET latin1 NULL", "SET SESSION sql_mode = ''"] {
-        sqlx::query(sql).execute(&mut *conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    }
     let (a255, b255) = ("A".repeat(255), "B".repeat(255));
-    for sql in [
+    db.execute_all([
+        // A live legacy column whose bytes are not UTF-8 (latin1): utf8mb4 columns refuse them.
+        // Zero dates and partial dates ('2019-04-00') need a lax session.
+        "ALTER TABLE certificate MODIFY InsCity VARCHAR(100) CHARACTER SET latin1 NULL".to_string(),
+        "SET SESSION sql_mode = ''".into(),
         // 1: every field, every contact part, InsName/InsName1 differ, FINISHED, a stored file
         // (two manifest rows), an override, a mapped user, dropped fields set.
         "INSERT INTO certificate (id, customer_id, vendor_id, attachment_id, requirements_id, document_set_id, user_id,
@@ -91,21 +89,18 @@ async fn crafted_legacy() -> MysqlFixture {
         "INSERT INTO certificate (id, customer_id, vendor_id, requirements_id, create_time, InsName) VALUES
             (10, 3, 10, NULL, '2019-01-01', 'x'), (11, 1, 10, 6, '2019-01-01', 'x'), (12, NULL, 0, NULL, '2019-01-01', 'x')"
             .to_string(),
-    ] {
-        sqlx::query(&sql).execute(&mut *conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    }
-    drop(conn);
+    ])
+    .await;
     db
 }
 
 /// The stand-ins of Areas 1, 2, 6, the requirements-groups step's groups and the imported manifest.
 async fn prepared_target() -> PgFixture {
     let pg = PgFixture::new().await;
+    tests::StandIns { users: &[(1, "u1@example.com")], accounts: &[(501, "Acme"), (502, "Beta")], ..Default::default() }.insert(&pg).await;
     let hash = "a".repeat(64);
-    for sql in [
-        "INSERT INTO docutrax_users_user (id, email) VALUES (1, 'u1@example.com')".to_string(),
-        "INSERT INTO docutrax_accounts_account (id, name) VALUES (501, 'Acme'), (502, 'Beta')".into(),
-        "INSERT INTO docutrax_profiles_coiriskprofile (id, account_id, name) VALUES (801, 501, 'Acme COI')".into(),
+    pg.execute_all([
+        "INSERT INTO docutrax_profiles_coiriskprofile (id, account_id, name) VALUES (801, 501, 'Acme COI')".to_string(),
         "INSERT INTO docutrax_hierarchy_requirementsgroup (id, account_id, coi_risk_profile_id, name, created, modified) VALUES
             (901, 501, 801, 'G1', '2024-01-01Z', '2024-01-01Z'), (902, 501, NULL, 'G2', '2024-01-01Z', '2024-01-01Z')"
             .into(),
@@ -117,9 +112,8 @@ async fn prepared_target() -> PgFixture {
             ('attachment:101', NULL, NULL, NULL, NULL, 'missing', 101, 'lost.pdf')",
             b = "b".repeat(64)
         ),
-    ] {
-        sqlx::query(&sql).execute(&pg.pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    }
+    ])
+    .await;
     let mut conn = pg.pool.acquire().await.unwrap();
     let groups = [("1:5:7".to_string(), 901), ("1::".to_string(), 902), ("1:6:".to_string(), 999)];
     book::map_ids(&mut conn, step::GROUP_ENTITY, "requirements-groups", true, &groups).await.unwrap();
@@ -140,25 +134,8 @@ fn mappings() -> LoaderMappings {
 /// Runs the whole step (2 legacy rows per chunk, each chunk committed), like the runner.
 async fn run(legacy: &MysqlFixture, target: &PgFixture, mappings: &LoaderMappings, now: &str) -> (BTreeMap<String, u64>, Vec<Issue>, usize) {
     let ctx = StepContext { legacy: &legacy.pool, mappings, step: step::STEP, now: at(now), chunk_rows: 2 };
-    let (mut counts, mut issues, mut chunks) = (BTreeMap::new(), Vec::new(), 0);
-    let mut cursor = None;
-    loop {
-        let mut tx = target.pool.begin().await.unwrap();
-        let out = step::chunk(&ctx, &mut tx, cursor).await.expect("chunk");
-        book::record_issues(&mut tx, step::STEP, &out.issues).await.unwrap();
-        tx.commit().await.unwrap();
-        chunks += 1;
-        for (k, v) in out.counts {
-            *counts.entry(k).or_insert(0) += v;
-        }
-        issues.extend(out.issues);
-        cursor = out.cursor;
-        if cursor.is_none() {
-            break;
-        }
-        assert!(chunks < 50, "the step does not end");
-    }
-    (counts, issues, chunks)
+    let run = tests::run_chunks(target, &ctx, step::chunk).await;
+    (run.counts, run.issues, run.chunks)
 }
 
 /// Every table the step writes (and the bookkeeping), rendered for comparison.
@@ -179,42 +156,16 @@ async fn dump(target: &PgFixture) -> Vec<String> {
 
 /// The certificate migrated from `legacy_id`, as JSON, times rendered in UTC.
 async fn certificate(target: &PgFixture, legacy_id: u64) -> Value {
-    let text: String = sqlx::query_scalar(
-        "SELECT (to_jsonb(c) || jsonb_build_object(
-                'created', to_char(c.created AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
-                'modified', to_char(c.modified AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')))::text
-         FROM docutrax_profiles_certificate c JOIN dtx_migration.id_map m ON m.entity = 'certificate' AND m.new_id = c.id
-         WHERE m.legacy_key = $1",
-    )
-    .bind(legacy_id.to_string())
-    .fetch_one(&target.pool)
-    .await
-    .unwrap_or_else(|e| panic!("certificate {legacy_id}: {e}"));
-    serde_json::from_str(&text).unwrap()
+    tests::migrated_row(target, "docutrax_profiles_certificate", "certificate", legacy_id).await
 }
 
 fn assert_fields(legacy_id: u64, actual: &Value, expected: Value) {
-    for (k, v) in expected.as_object().unwrap() {
-        assert_eq!(&actual[k], v, "certificate {legacy_id}, column {k}");
-    }
+    tests::assert_fields(&format!("certificate {legacy_id}"), actual, expected);
 }
 
 /// (key, reason, detail) of every issue in the table, sorted.
 async fn issues(target: &PgFixture) -> Vec<(String, String, String)> {
-    let rows: Vec<(String, String, String, String, Option<String>)> =
-        sqlx::query_as("SELECT step, entity, legacy_key, reason, detail FROM dtx_migration.issue")
-            .fetch_all(&target.pool)
-            .await
-            .unwrap();
-    let mut out: Vec<(String, String, String)> = rows
-        .into_iter()
-        .map(|(s, e, k, r, d)| {
-            assert_eq!((s.as_str(), e.as_str()), ("certificates", "certificate"));
-            (k, r, d.unwrap_or_default())
-        })
-        .collect();
-    out.sort_by(|a, b| (a.0.parse::<u64>().unwrap_or(0), &a.1).cmp(&(b.0.parse::<u64>().unwrap_or(0), &b.1)));
-    out
+    tests::step_issues(target, "certificates", "certificate").await
 }
 
 #[tokio::test]

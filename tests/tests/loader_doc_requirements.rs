@@ -10,8 +10,8 @@ use shared::loader::steps::doc_requirements as dr;
 use shared::loader::steps::fulfillments as ff;
 use shared::loader::steps::StepContext;
 use shared::mappings::RecordMapping;
-use std::collections::{BTreeMap, HashMap};
-use tests::{MysqlFixture, PgFixture};
+use std::collections::HashMap;
+use tests::{counts, MysqlFixture, PgFixture};
 
 type Time = chrono::DateTime<chrono::Utc>;
 
@@ -90,14 +90,11 @@ fn mappings() -> LoaderMappings {
 /// A target with the Area 2/3 stand-ins and steps 2-4 run through the Loader.
 async fn steps_2_to_4(legacy: &MysqlFixture, reports: &std::path::Path) -> PgFixture {
     let pg = PgFixture::new().await;
-    let mut sql = vec!["INSERT INTO docutrax_accounts_account (id, name) VALUES (1001, 'Acme')".to_string()];
-    for v in [10, 11, 12, 13, 14, 16] {
-        sql.push(format!("INSERT INTO docutrax_records_record (id, account_id, name) VALUES ({}, 1001, 'v{v}')", 700 + v));
-        sql.push(format!("INSERT INTO docutrax_records_assignment (id, record_id, account_id) VALUES ({}, {}, 1001)", 800 + v, 700 + v));
-    }
-    for s in sql {
-        sqlx::query(&s).execute(&pg.pool).await.unwrap_or_else(|e| panic!("{s}: {e}"));
-    }
+    let vendors = [10, 11, 12, 13, 14, 16];
+    let names: Vec<String> = vendors.iter().map(|v| format!("v{v}")).collect();
+    let records: Vec<(i64, i64, &str)> = vendors.iter().zip(&names).map(|(v, name)| (700 + v, 1001, name.as_str())).collect();
+    let assignments: Vec<(i64, i64, i64)> = vendors.iter().map(|v| (800 + v, 700 + v, 1001)).collect();
+    tests::StandIns { accounts: &[(1001, "Acme")], records: &records, assignments: &assignments, ..Default::default() }.insert(&pg).await;
     let loader = tests::loader(legacy, &pg, mappings(), reports, 100);
     for step in ["document-types", "document-risk-profiles", "requirements-groups"] {
         let r = loader.run(&LoadRequest { step: step.into(), ..Default::default() }).await.unwrap_or_else(|e| panic!("{step}: {e}"));
@@ -134,40 +131,16 @@ async fn mapped(pool: &sqlx::PgPool, entity: &str, key: &str) -> i64 {
         .unwrap_or_else(|e| panic!("{entity} {key}: {e}"))
 }
 
-struct Run {
-    counts: BTreeMap<String, u64>,
-    issues: Vec<Issue>,
-    chunks: usize,
-}
-
 /// Drives one step like the runner (a committed transaction per chunk, issues recorded), with
-/// a fixed load time.
-async fn drive(legacy: &MysqlFixture, target: &PgFixture, step: &'static str, chunk_rows: u32) -> Run {
+/// a fixed load time; the issues sorted.
+async fn drive(legacy: &MysqlFixture, target: &PgFixture, step: &'static str, chunk_rows: u32) -> tests::StepRun {
     let m = mappings();
     let ctx = StepContext { legacy: &legacy.pool, mappings: &m, step, now: at(NOW), chunk_rows };
-    let mut run = Run { counts: BTreeMap::new(), issues: Vec::new(), chunks: 0 };
-    let mut cursor = None;
-    loop {
-        let mut tx = target.pool.begin().await.unwrap();
-        let outcome = match step {
-            dr::STEP => dr::chunk(&ctx, &mut tx, cursor).await,
-            ff::STEP => ff::chunk(&ctx, &mut tx, cursor).await,
-            other => panic!("not driven here: {other}"),
-        }
-        .unwrap_or_else(|e| panic!("{step}: {e}"));
-        book::record_issues(&mut tx, step, &outcome.issues).await.unwrap();
-        tx.commit().await.unwrap();
-        for (k, v) in outcome.counts {
-            *run.counts.entry(k).or_default() += v;
-        }
-        run.issues.extend(outcome.issues);
-        run.chunks += 1;
-        cursor = outcome.cursor;
-        if cursor.is_none() {
-            break;
-        }
-        assert!(run.chunks < 100, "{step} does not finish");
-    }
+    let mut run = match step {
+        dr::STEP => tests::run_chunks(target, &ctx, dr::chunk).await,
+        ff::STEP => tests::run_chunks(target, &ctx, ff::chunk).await,
+        other => panic!("not driven here: {other}"),
+    };
     run.issues.sort();
     run
 }
@@ -214,10 +187,6 @@ fn req(key: &str, name: &str, status: &str, created: &str, modified: &str, step:
 
 fn doc_created(legacy_id: i64) -> Time {
     at("2021-01-01T00:00:00Z") + chrono::Duration::minutes(legacy_id)
-}
-
-fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
-    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
 }
 
 fn keys(issues: &[Issue]) -> Vec<(String, String, String)> {

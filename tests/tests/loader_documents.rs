@@ -7,7 +7,7 @@
 //! and a run stopped after one chunk that resumes to the same tables as an uninterrupted one.
 
 use serde_json::{json, Value};
-use shared::loader::book::{self, Issue};
+use shared::loader::book::Issue;
 use shared::loader::runner::{LoadError, LoadRequest, LoadResponse, LoaderMappings};
 use shared::loader::steps::documents as step;
 use shared::loader::steps::StepContext;
@@ -27,17 +27,12 @@ const NOW2: &str = "2031-06-07T08:09:10Z";
 /// Sixteen documents: 1-9 and 16 migrate, 10-15 are skipped.
 async fn crafted_legacy() -> MysqlFixture {
     let db = MysqlFixture::with_legacy_schema().await;
-    let mut conn = db.pool.acquire().await.unwrap();
-    // A live comments column whose bytes are not UTF-8 (latin1), a name column wider than
-    // DTX 2.0's; zero dates and partial dates ('2019-04-00') need a lax session.
-    for sql in [
-        "ALTER TABLE document MODIFY comments TEXT CHARACTER SET latin1 NULL",
-        "ALTER TABLE document MODIFY name VARCHAR(400) NULL",
-        "SET SESSION sql_mode = ''",
-    ] {
-        sqlx::query(sql).execute(&mut *conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    }
-    for sql in [
+    db.execute_all([
+        // A live comments column whose bytes are not UTF-8 (latin1), a name column wider than
+        // DTX 2.0's; zero dates and partial dates ('2019-04-00') need a lax session.
+        "ALTER TABLE document MODIFY comments TEXT CHARACTER SET latin1 NULL".to_string(),
+        "ALTER TABLE document MODIFY name VARCHAR(400) NULL".into(),
+        "SET SESSION sql_mode = ''".into(),
         // 1: every field, a stored file (two manifest rows), a mapped user, dropped fields set.
         "INSERT INTO document (id, customer_id, vendor_id, attachment_id, name, create_time, update_time, expiration_date, comments,
             document_status, document_library_id, reviewer_id, user_id, source_coi, source_broker, source_insured, send_sample,
@@ -90,21 +85,24 @@ async fn crafted_legacy() -> MysqlFixture {
             (16, 2, 11, 103, '{}', '0', '2023-02-01 00:00:00')",
             "N".repeat(300)
         ),
-    ] {
-        sqlx::query(&sql).execute(&mut *conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    }
-    drop(conn);
+    ])
+    .await;
     db
 }
 
 /// The stand-ins of Areas 1-3 and the imported file manifest.
 async fn prepared_target() -> PgFixture {
     let pg = PgFixture::new().await;
+    tests::StandIns {
+        users: &[(1, "u1@example.com")],
+        accounts: &[(501, "Acme"), (502, "Beta")],
+        records: &[(610, 501, "Vendor A"), (611, 502, "Vendor B")],
+        ..Default::default()
+    }
+    .insert(&pg)
+    .await;
     let (a, b) = ("a".repeat(64), "b".repeat(64));
-    for sql in [
-        "INSERT INTO docutrax_users_user (id, email) VALUES (1, 'u1@example.com')".to_string(),
-        "INSERT INTO docutrax_accounts_account (id, name) VALUES (501, 'Acme'), (502, 'Beta')".into(),
-        "INSERT INTO docutrax_records_record (id, account_id, name) VALUES (610, 501, 'Vendor A'), (611, 502, 'Vendor B')".into(),
+    pg.execute_all([
         // attachment 100 has two stored rows (the lowest source_key wins); 101 was not found;
         // 103's content hash is longer than the column.
         format!(
@@ -114,9 +112,8 @@ async fn prepared_target() -> PgFixture {
             ('attachment:101', NULL, NULL, NULL, NULL, 'missing', 101, 'lost.pdf'),
             ('attachment:103', 'acct/502/x.pdf', '{a}a', 'uid', 10, 'moved', 103, 'x.pdf')"
         ),
-    ] {
-        sqlx::query(&sql).execute(&pg.pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    }
+    ])
+    .await;
     pg
 }
 
@@ -140,25 +137,8 @@ async fn run(
     chunk_rows: u32,
 ) -> (BTreeMap<String, u64>, Vec<Issue>, usize) {
     let ctx = StepContext { legacy: &legacy.pool, mappings, step: step::STEP, now: at(now), chunk_rows };
-    let (mut counts, mut issues, mut chunks) = (BTreeMap::new(), Vec::new(), 0);
-    let mut cursor = None;
-    loop {
-        let mut tx = target.pool.begin().await.unwrap();
-        let out = step::chunk(&ctx, &mut tx, cursor).await.expect("chunk");
-        book::record_issues(&mut tx, step::STEP, &out.issues).await.unwrap();
-        tx.commit().await.unwrap();
-        chunks += 1;
-        for (k, v) in out.counts {
-            *counts.entry(k).or_insert(0) += v;
-        }
-        issues.extend(out.issues);
-        cursor = out.cursor;
-        if cursor.is_none() {
-            break;
-        }
-        assert!(chunks < 100, "the step does not end");
-    }
-    (counts, issues, chunks)
+    let run = tests::run_chunks(target, &ctx, step::chunk).await;
+    (run.counts, run.issues, run.chunks)
 }
 
 /// The tables' contents, comparable across two databases: the bookkeeping rows without their
@@ -180,43 +160,16 @@ async fn comparable(target: &PgFixture) -> (BTreeMap<String, Vec<String>>, Vec<S
 
 /// The document migrated from `legacy_id`, as JSON, times rendered in UTC.
 async fn document(target: &PgFixture, legacy_id: u64) -> Value {
-    let text: String = sqlx::query_scalar(
-        "SELECT (to_jsonb(d) || jsonb_build_object(
-                'created', to_char(d.created AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
-                'modified', to_char(d.modified AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')))::text
-         FROM docutrax_profiles_document d JOIN dtx_migration.id_map m ON m.entity = 'document' AND m.new_id = d.id
-         WHERE m.legacy_key = $1",
-    )
-    .bind(legacy_id.to_string())
-    .fetch_one(&target.pool)
-    .await
-    .unwrap_or_else(|e| panic!("document {legacy_id}: {e}"));
-    serde_json::from_str(&text).unwrap()
+    tests::migrated_row(target, "docutrax_profiles_document", "document", legacy_id).await
 }
 
 fn assert_fields(legacy_id: u64, actual: &Value, expected: Value) {
-    for (k, v) in expected.as_object().unwrap() {
-        assert_eq!(&actual[k], v, "document {legacy_id}, column {k}");
-    }
+    tests::assert_fields(&format!("document {legacy_id}"), actual, expected);
 }
 
 /// (key, reason, detail) of every issue in the table, sorted by key then reason.
 async fn issues(target: &PgFixture) -> Vec<(String, String, String)> {
-    let rows: Vec<(String, String, String, String, Option<String>)> =
-        sqlx::query_as("SELECT step, entity, legacy_key, reason, detail FROM dtx_migration.issue").fetch_all(&target.pool).await.unwrap();
-    let mut out: Vec<(String, String, String)> = rows
-        .into_iter()
-        .map(|(s, e, k, r, d)| {
-            assert_eq!((s.as_str(), e.as_str()), ("documents", "document"));
-            (k, r, d.unwrap_or_default())
-        })
-        .collect();
-    out.sort_by(|a, b| (a.0.parse::<u64>().unwrap_or(0), &a.1).cmp(&(b.0.parse::<u64>().unwrap_or(0), &b.1)));
-    out
-}
-
-fn counts_of(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
-    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    tests::step_issues(target, "documents", "document").await
 }
 
 #[tokio::test]
@@ -241,7 +194,7 @@ async fn documents_map_every_field_flag_every_bad_row_and_rerun_identically() {
 
     let (counts, _, chunks) = run(&legacy, &target, &mappings, NOW1, 2).await;
     assert_eq!(chunks, 9, "8 chunks of 2 rows, then the empty one that ends the step");
-    let expected_counts = counts_of(&[
+    let expected_counts = tests::counts(&[
         ("documents_read", 16),
         ("documents_created", 10),
         ("documents_updated", 0),
@@ -516,22 +469,14 @@ async fn dry_run_changes_nothing_and_an_interrupted_run_resumes_to_the_same_tabl
 /// reported as not migrated and the documents are still created.
 #[tokio::test]
 async fn the_generated_sample_migrates_as_its_summary_states() {
-    let legacy = MysqlFixture::new().await;
-    let target = PgFixture::new().await;
-    let dir = tempfile::tempdir().unwrap();
-    let (root, mappings_dir) = (dir.path().join("efsdata"), dir.path().join("mappings"));
-    for d in [&root, &mappings_dir] {
-        std::fs::create_dir_all(d).unwrap();
-    }
     let spec = shared::sample::SampleSpec { large_file_bytes: 0, max_small_file_bytes: 8 * 1024, ..Default::default() };
-    let summary = shared::sample::generate(&legacy.pool, &root, &mappings_dir, &spec).await.unwrap();
-    shared::sample::seed_target(&target.pool, &summary).await.unwrap();
-    let s3 = shared::config::AwsClients::for_endpoint("http://127.0.0.1:1").await.s3;
-    let mappings = LoaderMappings::load(&s3, mappings_dir.to_str().unwrap()).await.unwrap();
-    let d = &summary.records.documents;
+    let sample = tests::generated_sample(&spec).await;
+    let (legacy, target) = (&sample.legacy, &sample.target);
+    let mappings = sample.load_mappings().await;
+    let d = &sample.summary.records.documents;
     assert!(d.migrated > 20 && d.skipped > 0, "{d:?}");
 
-    let (counts, _, _) = run(&legacy, &target, &mappings, NOW1, 7).await;
+    let (counts, _, _) = run(legacy, target, &mappings, NOW1, 7).await;
     assert_eq!((counts["documents_read"], counts["documents_created"], counts["documents_skipped"]), (d.total, d.migrated, d.skipped));
     let statuses: Vec<(String, i64)> =
         sqlx::query_as("SELECT status::text, COUNT(*) FROM docutrax_profiles_document GROUP BY 1 ORDER BY 1").fetch_all(&target.pool).await.unwrap();
@@ -570,7 +515,7 @@ async fn the_generated_sample_migrates_as_its_summary_states() {
     assert!(!docusign.is_empty());
     assert_eq!(keys("DocuSign template reference dropped").await, docusign);
     for id in migrated_only(d.parent_missing_ids.clone()) {
-        let notes = document(&target, id).await["supervisor_notes"].as_str().unwrap_or_default().to_string();
+        let notes = document(target, id).await["supervisor_notes"].as_str().unwrap_or_default().to_string();
         assert!(notes.contains("[Migrated] Parent document: (not found) (old_id: "), "document {id}: {notes:?}");
     }
     let mut skip_issues = keys("customer not mapped").await;
@@ -579,6 +524,5 @@ async fn the_generated_sample_migrates_as_its_summary_states() {
     skip_issues.dedup();
     assert_eq!(skip_issues, d.skipped_ids);
 
-    legacy.drop_database().await;
-    target.drop_database().await;
+    sample.drop_databases().await;
 }

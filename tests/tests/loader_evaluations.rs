@@ -9,9 +9,9 @@
 
 use shared::loader::book::{self, Issue};
 use shared::loader::runner::LoaderMappings;
-use shared::loader::steps::{current_evaluations, evaluations, ChunkOutcome, StepContext};
+use shared::loader::steps::{current_evaluations, evaluations, StepContext};
 use std::collections::BTreeMap;
-use tests::{MysqlFixture, PgFixture};
+use tests::{counts, MysqlFixture, PgFixture};
 
 fn at(text: &str) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&chrono::Utc)
@@ -20,15 +20,10 @@ fn at(text: &str) -> chrono::DateTime<chrono::Utc> {
 const NOW1: &str = "2030-01-02T03:04:05Z";
 const NOW2: &str = "2031-06-07T08:09:10Z";
 
-async fn exec(pool: &sqlx::PgPool, sql: &str) {
-    sqlx::query(sql).execute(pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
-
 async fn crafted_legacy() -> MysqlFixture {
     let db = MysqlFixture::with_legacy_schema().await;
-    let mut conn = db.pool.acquire().await.unwrap();
     // Invalid UTF-8 needs a latin1 column; zero and partial dates need a lax session.
-    for sql in [
+    db.execute_all([
         "ALTER TABLE certificate_status MODIFY actual VARCHAR(255) CHARACTER SET latin1 NULL",
         "SET SESSION sql_mode = ''",
         // 7 does not exist; 6 exists but is not migrated; 10's mapping points at no row.
@@ -57,10 +52,8 @@ async fn crafted_legacy() -> MysqlFixture {
             (901, NULL, 'COMPLIANT', 'GLPolExpDate', NULL, NULL, '2019-01-01 00:00:00'),
             (902, NULL, 'COMPLIANT', 'WCPolExpDate', NULL, NULL, '2019-01-01 00:00:00'),
             (1010, 10, 'COMPLIANT', 'GLPolExpDate', NULL, NULL, '2019-01-01 00:00:00')",
-    ] {
-        sqlx::query(sql).execute(&mut *conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    }
-    drop(conn);
+    ])
+    .await;
     db
 }
 
@@ -68,8 +61,8 @@ async fn crafted_legacy() -> MysqlFixture {
 /// distinct created times except 14/15 (a tie), and 19, which the migration did not make.
 async fn prepared_target() -> PgFixture {
     let pg = PgFixture::new().await;
-    for sql in [
-        "INSERT INTO docutrax_accounts_account (id, name) VALUES (501, 'Acme')",
+    tests::StandIns { accounts: &[(501, "Acme")], ..Default::default() }.insert(&pg).await;
+    pg.execute_all([
         "INSERT INTO docutrax_hierarchy_requirementsgroup (id, account_id, name, created, modified) VALUES
             (901, 501, 'G1', '2024-01-01Z', '2024-01-01Z'), (902, 501, 'G2', '2024-01-01Z', '2024-01-01Z'),
             (903, 501, 'G3', '2024-01-01Z', '2024-01-01Z')",
@@ -81,9 +74,8 @@ async fn prepared_target() -> PgFixture {
             (15, 'evaluated', 902, '2019-06-01 00:00:00Z', '2019-06-01 00:00:00Z'),
             (16, 'evaluated', 903, '2019-03-01 00:00:00Z', '2019-03-01 00:00:00Z'),
             (19, 'evaluated', 901, '2030-01-01 00:00:00Z', '2030-01-01 00:00:00Z')",
-    ] {
-        exec(&pg.pool, sql).await;
-    }
+    ])
+    .await;
     let mut conn = pg.pool.acquire().await.unwrap();
     let pairs = |p: &[(&str, i64)]| p.iter().map(|(k, v)| (k.to_string(), *v)).collect::<Vec<_>>();
     let certificates = pairs(&[("1", 11), ("2", 12), ("3", 13), ("4", 14), ("5", 15), ("8", 16), ("10", 999)]);
@@ -107,38 +99,17 @@ async fn run(which: Which, legacy: &MysqlFixture, target: &PgFixture, now: &str)
         Which::Current => current_evaluations::STEP,
     };
     let ctx = StepContext { legacy: &legacy.pool, mappings: &mappings, step, now: at(now), chunk_rows: 2 };
-    let (mut counts, mut issues, mut chunks) = (BTreeMap::new(), Vec::new(), 0);
-    let mut cursor = None;
-    loop {
-        let mut tx = target.pool.begin().await.unwrap();
-        let out: ChunkOutcome = match which {
-            Which::Evaluations => evaluations::chunk(&ctx, &mut tx, cursor).await.expect("chunk"),
-            Which::Current => current_evaluations::chunk(&ctx, &mut tx, cursor).await.expect("chunk"),
-        };
-        book::record_issues(&mut tx, step, &out.issues).await.unwrap();
-        tx.commit().await.unwrap();
-        chunks += 1;
-        for (k, v) in out.counts {
-            *counts.entry(k).or_insert(0) += v;
-        }
-        issues.extend(out.issues);
-        cursor = out.cursor;
-        if cursor.is_none() {
-            break;
-        }
-        assert!(chunks < 50, "the step does not end");
-    }
-    (counts, issues, chunks)
+    let run = match which {
+        Which::Evaluations => tests::run_chunks(target, &ctx, evaluations::chunk).await,
+        Which::Current => tests::run_chunks(target, &ctx, current_evaluations::chunk).await,
+    };
+    (run.counts, run.issues, run.chunks)
 }
 
 async fn run_both(legacy: &MysqlFixture, target: &PgFixture, now: &str) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
     let (evaluations, _, _) = run(Which::Evaluations, legacy, target, now).await;
     let (current, _, _) = run(Which::Current, legacy, target, now).await;
     (evaluations, current)
-}
-
-fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
-    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
 }
 
 /// Every table the steps write (and the bookkeeping), rendered for comparison.
@@ -311,7 +282,7 @@ async fn evaluations_build_three_tiers_and_the_latest_certificate_gets_the_curre
     // ---- Step 8 ----
     // Stale pointers: 11 and 16 (made by the migration) must be cleared; 19 (not made by the
     // migration, the newest of group 901) must be left alone and not be chosen.
-    exec(&target.pool, "UPDATE docutrax_profiles_certificate SET current_evaluation_id = 1 WHERE id IN (11, 16, 19)").await;
+    target.execute_all(["UPDATE docutrax_profiles_certificate SET current_evaluation_id = 1 WHERE id IN (11, 16, 19)"]).await;
     let (c, issues, chunks) = run(Which::Current, &legacy, &target, NOW1).await;
     assert_eq!(chunks, 1);
     assert_eq!(
@@ -362,23 +333,18 @@ async fn evaluations_build_three_tiers_and_the_latest_certificate_gets_the_curre
 
     // ---- New legacy data: a newer evaluated certificate in group 901, a changed and a
     // removed status row of certificate 1 ----
-    let mut conn = legacy.pool.acquire().await.unwrap();
-    for sql in [
+    legacy.execute_all([
         "INSERT INTO certificate (id) VALUES (9)",
         "INSERT INTO certificate_status (id, certificate_id, status_code, field_name, minimum, actual, create_time) VALUES
             (1001, 9, 'COMPLIANT', 'GLPolExpDate', '2021-01-01', '2023-01-01', '2022-02-01 00:00:00')",
         "UPDATE certificate_status SET status_code = 'COMPLIANT' WHERE id = 102",
         "DELETE FROM certificate_status WHERE id = 104",
-    ] {
-        sqlx::query(sql).execute(&mut *conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    }
-    drop(conn);
-    exec(
-        &target.pool,
-        "INSERT INTO docutrax_profiles_certificate (id, status, requirements_group_id, created, modified) VALUES
-            (17, 'evaluated', 901, '2022-01-01 00:00:00Z', '2022-01-01 00:00:00Z')",
-    )
+    ])
     .await;
+    target
+        .execute_all(["INSERT INTO docutrax_profiles_certificate (id, status, requirements_group_id, created, modified) VALUES
+            (17, 'evaluated', 901, '2022-01-01 00:00:00Z', '2022-01-01 00:00:00Z')"])
+        .await;
     {
         let mut conn = target.pool.acquire().await.unwrap();
         book::map_ids(&mut conn, "certificate", "certificates", true, &[("9".to_string(), 17)]).await.unwrap();

@@ -95,7 +95,7 @@ pub async fn remember_prior(conn: &mut PgConnection, step: &str, table: &str, co
     }
     sqlx::query(&format!(
         "INSERT INTO dtx_migration.prior_value (step, table_name, row_id, column_name, value)
-         SELECT $1, $2, t.id, $3, COALESCE(to_jsonb(t.{column}), 'null'::jsonb) FROM {table} t WHERE t.id = ANY($4)
+         SELECT $1, $2, t.id, $3, COALESCE(to_jsonb(t.\"{column}\"), 'null'::jsonb) FROM {table} t WHERE t.id = ANY($4)
          ON CONFLICT (table_name, row_id, column_name) DO NOTHING"
     ))
     .bind(step)

@@ -235,6 +235,9 @@ impl Loader {
     }
 
     pub async fn run_until(&self, request: &LoadRequest, deadline: Option<std::time::Instant>) -> Result<LoadResponse, LoadError> {
+        if request.rollback {
+            return self.rollback(request).await;
+        }
         let step = Step::parse(&request.step).map_err(LoadError::UnknownStep)?;
         match step {
             Step::Validate => self.validate().await,
@@ -313,6 +316,16 @@ impl Loader {
             outputs.push(self.reports.write("migration_issues.csv", book::issues_csv(&self.target).await?).await?);
         }
         Ok(LoadResponse { step: name.into(), done, cursor: if done { None } else { cursor }, counts, outputs })
+    }
+
+    /// Undoes the requested steps (`"all"`, one step, or a comma-separated list), in one
+    /// transaction; a dry run reports what would go and changes nothing.
+    async fn rollback(&self, request: &LoadRequest) -> Result<LoadResponse, LoadError> {
+        let steps = super::rollback::parse_steps(&request.step).map_err(LoadError::UnknownStep)?;
+        let report = super::rollback::rollback(&self.target, &steps, request.dry_run).await?;
+        let mut counts = report.counts();
+        counts.insert("steps_rolled_back".into(), steps.len() as u64);
+        Ok(LoadResponse { step: request.step.clone(), done: true, cursor: None, counts, outputs: Vec::new() })
     }
 
     /// Inputs a step needs beyond the databases.

@@ -145,7 +145,8 @@ const FULFILLMENT_KEYS: [(&str, &str, &str); 2] = [
 const LINKS: [(&str, &str); 4] = [
     (
         "evaluation -> the certificate of its own legacy certificate",
-        "SELECT format('evaluation %s (row %s): certificate_id %s, the id map says certificate %s', m.legacy_key, e.id, e.certificate_id, COALESCE(c.new_id::text, 'none')),
+        "SELECT format('evaluation %s (row %s): certificate_id %s, the id map says certificate %s',
+                       m.legacy_key, e.id, e.certificate_id, COALESCE(c.new_id::text, 'none')),
                 COUNT(*) OVER ()
          FROM dtx_migration.id_map m JOIN docutrax_profiles_evaluation e ON e.id = m.new_id
          LEFT JOIN dtx_migration.id_map c ON c.entity = 'certificate' AND c.legacy_key = m.legacy_key
@@ -153,7 +154,8 @@ const LINKS: [(&str, &str); 4] = [
     ),
     (
         "evaluation -> its certificate's requirements group",
-        "SELECT format('evaluation %s (row %s): requirements_group_id %s, its certificate %s has %s', m.legacy_key, e.id, e.requirements_group_id, c.id, c.requirements_group_id),
+        "SELECT format('evaluation %s (row %s): requirements_group_id %s, its certificate %s has %s',
+                       m.legacy_key, e.id, e.requirements_group_id, c.id, c.requirements_group_id),
                 COUNT(*) OVER ()
          FROM dtx_migration.id_map m JOIN docutrax_profiles_evaluation e ON e.id = m.new_id
          JOIN docutrax_profiles_certificate c ON c.id = e.certificate_id
@@ -169,7 +171,8 @@ const LINKS: [(&str, &str); 4] = [
     ),
     (
         "evaluation_coverage -> the evaluation of its legacy certificate",
-        "SELECT format('evaluation_coverage %s (row %s): evaluation_id %s, the id map says evaluation %s', m.legacy_key, v.id, v.evaluation_id, COALESCE(e.new_id::text, 'none')),
+        "SELECT format('evaluation_coverage %s (row %s): evaluation_id %s, the id map says evaluation %s',
+                       m.legacy_key, v.id, v.evaluation_id, COALESCE(e.new_id::text, 'none')),
                 COUNT(*) OVER ()
          FROM dtx_migration.id_map m JOIN docutrax_profiles_evaluationcoverage v ON v.id = m.new_id
          LEFT JOIN dtx_migration.id_map e ON e.entity = 'evaluation' AND e.legacy_key = split_part(m.legacy_key, ':', 1)
@@ -487,7 +490,12 @@ const REQUIREMENT_ORPHAN: [&str; 2] = [profiles::REASON_DOCUMENT_MISSING, fulfil
 const DOCUMENT_STATUS_ORPHAN: [&str; 1] = [doc_requirements::REASON_NO_TYPE];
 
 const REFERENCES: [Reference; 7] = [
-    Reference { table: "certificate_status", column: "certificate_id", referenced: "certificate", orphan: Some((evaluations::STATUS_ROW, &STATUS_ORPHAN)) },
+    Reference {
+        table: "certificate_status",
+        column: "certificate_id",
+        referenced: "certificate",
+        orphan: Some((evaluations::STATUS_ROW, &STATUS_ORPHAN)),
+    },
     Reference { table: "attachment", column: "certificate_id", referenced: "certificate", orphan: None },
     Reference { table: "repo_file", column: "certificate_id", referenced: "certificate", orphan: None },
     Reference { table: "attachment", column: "document_id", referenced: "document", orphan: None },
@@ -513,7 +521,10 @@ fn id_list(ids: &[u64]) -> String {
 
 /// Check 2: every referenced certificate_id / document_id is mapped or explained.
 async fn references(legacy: &MySqlPool, target: &PgPool, skipped: &Skipped) -> Result<Check, LoadError> {
-    let mut check = Check::new(CHECK_REFERENCES, "every certificate_id and document_id used by other legacy tables is in the id map, or explained by an issue");
+    let mut check = Check::new(
+        CHECK_REFERENCES,
+        "every certificate_id and document_id used by other legacy tables is in the id map, or explained by an issue",
+    );
     let certificates_mapped = mapped_keys(target, certificates::ENTITY).await?;
     let documents_mapped = mapped_keys(target, DOCUMENT_ENTITY).await?;
     for r in &REFERENCES {
@@ -586,7 +597,8 @@ async fn references(legacy: &MySqlPool, target: &PgPool, skipped: &Skipped) -> R
             }
         }
         check.summary.push(format!(
-            "{}.{}: {rows} rows: {in_map} in the id map, {by_skip} to a row skipped with a logged reason, {orphans_logged} logged as orphans, {unexplained} unexplained",
+            "{}.{}: {rows} rows: {in_map} in the id map, {by_skip} to a row skipped with a logged reason, \
+             {orphans_logged} logged as orphans, {unexplained} unexplained",
             r.table, r.column
         ));
     }
@@ -684,7 +696,10 @@ struct FileRow {
 
 /// Check 4: every file field names an object whose stored SHA-256 matches its content_hash.
 async fn files(loader: &Loader) -> Result<Check, LoadError> {
-    let mut check = Check::new(CHECK_FILES, "every file field of the migrated certificates and documents names an object whose stored SHA-256 matches its content_hash");
+    let mut check = Check::new(
+        CHECK_FILES,
+        "every file field of the migrated certificates and documents names an object whose stored SHA-256 matches its content_hash",
+    );
     let mut rows: Vec<FileRow> = Vec::new();
     for entity in [certificates::ENTITY, DOCUMENT_ENTITY] {
         let table = table_of(entity);

@@ -12,7 +12,7 @@
 //! Choice: an UPDATE only touches rows whose values differ (`IS DISTINCT FROM`): a rerun on
 //! unchanged legacy data writes nothing and leaves the tables byte-identical.
 
-use super::ChunkOutcome;
+use super::{ChunkOutcome, StepContext};
 use crate::error::PortError;
 use crate::legacy::LegacyError;
 use crate::loader::book::{self, Issue};
@@ -20,6 +20,7 @@ use crate::loader::mapping::{self, LegacyDate};
 use crate::loader::runner::LoadError;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
+use sqlx::mysql::MySqlRow;
 use sqlx::PgConnection;
 use std::collections::{HashMap, HashSet};
 
@@ -33,6 +34,8 @@ pub const REASON_UTF8: &str = "invalid UTF-8";
 pub const REASON_OVERLONG: &str = "overlong text";
 pub const REASON_ZERO_DATE: &str = "zero date";
 pub const REASON_INVALID_DATE: &str = "invalid date";
+pub const REASON_NUL: &str = "NUL character removed";
+pub const REASON_NO_CREATE_TIME: &str = "no create_time";
 
 /// The issues of one legacy row (`entity`, `key`), with the decoding helpers that raise them.
 #[derive(Debug)]
@@ -41,12 +44,20 @@ pub(crate) struct RowIssues {
     pub key: String,
     /// The VARCHAR widths of the target's text columns (`None` = TEXT), for [`RowIssues::fit`].
     pub widths: &'static [(&'static str, Option<usize>)],
+    /// Whether a NUL removed by [`RowIssues::text`] is an issue of its own ([`RowIssues::flagging_nul`]).
+    pub flag_nul: bool,
     pub issues: Vec<Issue>,
 }
 
 impl RowIssues {
     pub fn new(entity: &'static str, key: impl ToString, widths: &'static [(&'static str, Option<usize>)]) -> Self {
-        Self { entity, key: key.to_string(), widths, issues: Vec::new() }
+        Self { entity, key: key.to_string(), widths, flag_nul: false, issues: Vec::new() }
+    }
+
+    /// These issues also flag each text value [`RowIssues::text`] removed NUL characters from
+    /// ("NUL character removed", column and cleaned value).
+    pub fn flagging_nul(self) -> Self {
+        Self { flag_nul: true, ..self }
     }
 
     pub fn add(&mut self, reason: &str, detail: impl Into<String>) {
@@ -58,8 +69,12 @@ impl RowIssues {
     /// characters (`from_utf8_lossy`), rather than dropped: the rest of the value is usually
     /// right, and the "invalid UTF-8" issue (column and cleaned value) tells a reviewer where to look.
     pub fn text(&mut self, column: &str, bytes: Option<Vec<u8>>) -> Option<String> {
-        let value = legacy_text(bytes, |bad| self.add(REASON_UTF8, format!("{column}: {:?}", book::pg_text(bad))));
-        value.map(|v| book::pg_text(&v))
+        let value = legacy_text(bytes, |bad| self.add(REASON_UTF8, format!("{column}: {:?}", book::pg_text(bad))))?;
+        let cleaned = book::pg_text(&value);
+        if self.flag_nul && cleaned.len() != value.len() {
+            self.add(REASON_NUL, format!("{column}: {cleaned:?}"));
+        }
+        Some(cleaned)
     }
 
     /// `fit_text` to the column's width in `widths`; a cut is an "overlong text" issue.
@@ -89,6 +104,50 @@ impl RowIssues {
             }
         }
     }
+
+    /// `created`/`modified` of a row from its legacy create and update times (read as UTC).
+    /// Choice: a missing create_time falls back to update_time when there is one (a real legacy
+    /// time, and created <= modified holds), else to the load time at insert (None here); a
+    /// missing update_time falls back to created. An unusable create_time is one "no
+    /// create_time" issue saying which fallback was taken; a bad update_time is a date issue.
+    pub fn created_modified(&mut self, create_time: Option<&str>, update_time: Option<&str>) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+        let create = match mapping::legacy_date(create_time) {
+            Ok(LegacyDate::Value(v)) => Ok(v.and_utc()),
+            Ok(LegacyDate::Null) => Err("NULL".to_string()),
+            Ok(LegacyDate::Zero) => Err(format!("zero date {:?}", create_time.unwrap_or_default())),
+            Err(e) => Err(e),
+        };
+        let update = self.date("update_time", update_time).map(|v| v.and_utc());
+        let created = match create {
+            Ok(c) => Some(c),
+            Err(why) => {
+                let fallback = if update.is_some() { "created set to update_time" } else { "created set to the load time" };
+                self.add(REASON_NO_CREATE_TIME, format!("create_time {why}: {fallback}"));
+                update
+            }
+        };
+        (created, update.or(created))
+    }
+}
+
+/// Reads one keyset chunk of legacy rows and decodes each: `sql` binds the id to continue after
+/// and the chunk size (`ctx.chunk_rows`, at least 1); every row gets its own issues from
+/// `new_issues`, which `decode` keys by the row.
+pub(crate) async fn read_decoded<T>(
+    ctx: &StepContext<'_>,
+    sql: &str,
+    after_id: u64,
+    new_issues: impl Fn() -> RowIssues,
+    decode: impl Fn(&MySqlRow, &mut RowIssues) -> Result<T, sqlx::Error>,
+) -> Result<Vec<(T, RowIssues)>, LoadError> {
+    let rows = sqlx::query(sql).bind(after_id).bind(ctx.chunk_rows.max(1)).fetch_all(ctx.legacy).await.map_err(legacy)?;
+    let mut decoded = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let mut issues = new_issues();
+        let value = decode(row, &mut issues).map_err(legacy)?;
+        decoded.push((value, issues));
+    }
+    Ok(decoded)
 }
 
 /// Legacy text read as `CAST(x AS BINARY)`, as UTF-8. Invalid bytes are replaced (U+FFFD,
@@ -339,5 +398,44 @@ mod tests {
         assert_eq!(merged[0].detail.as_deref(), Some("a; b"));
         assert_eq!(merged[1].legacy_key, "2");
         assert_eq!(merged[2].reason, "overlong text");
+    }
+
+    #[test]
+    fn nul_characters_are_removed_and_flagged_only_when_asked() {
+        let reasons = |i: &RowIssues| i.issues.iter().map(|i| (i.reason.clone(), i.detail.clone().unwrap_or_default())).collect::<Vec<_>>();
+        let mut quiet = RowIssues::new("document", 9, &[]);
+        assert_eq!(quiet.text("name", Some(b"A\0B".to_vec())).as_deref(), Some("AB"));
+        assert!(quiet.issues.is_empty());
+        let mut flagging = RowIssues::new("document", 9, &[]).flagging_nul();
+        assert_eq!(flagging.text("name", Some(b"A\0B".to_vec())).as_deref(), Some("AB"));
+        assert_eq!(flagging.text("notes", Some(b"AB".to_vec())).as_deref(), Some("AB"));
+        assert_eq!(flagging.text("city", Some(b"Caf\xe9\0".to_vec())).as_deref(), Some("Caf\u{FFFD}"));
+        assert_eq!(flagging.text("none", None), None);
+        let expected = [(REASON_NUL, "name: \"AB\""), (REASON_UTF8, "city: \"Caf\u{FFFD}\""), (REASON_NUL, "city: \"Caf\u{FFFD}\"")];
+        assert_eq!(reasons(&flagging), expected.map(|(r, d)| (r.to_string(), d.to_string())));
+    }
+
+    #[test]
+    fn created_falls_back_to_update_time_then_the_load_time() {
+        let t = |s: &str| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap().and_utc();
+        let mut issues = RowIssues::new("document", 1, &[]);
+        assert_eq!(
+            issues.created_modified(Some("2019-01-02 03:04:05"), Some("2019-02-03 04:05:06")),
+            (Some(t("2019-01-02 03:04:05")), Some(t("2019-02-03 04:05:06")))
+        );
+        assert_eq!(issues.created_modified(Some("2019-01-02 03:04:05"), None), (Some(t("2019-01-02 03:04:05")), Some(t("2019-01-02 03:04:05"))));
+        assert!(issues.issues.is_empty());
+        let zero = issues.created_modified(Some("0000-00-00 00:00:00"), Some("2021-06-01 10:00:00"));
+        assert_eq!(zero, (Some(t("2021-06-01 10:00:00")), Some(t("2021-06-01 10:00:00"))));
+        assert_eq!(issues.created_modified(None, Some("0000-00-00")), (None, None));
+        let details: Vec<(&str, &str)> = issues.issues.iter().map(|i| (i.reason.as_str(), i.detail.as_deref().unwrap_or_default())).collect();
+        assert_eq!(
+            details,
+            [
+                (REASON_NO_CREATE_TIME, "create_time zero date \"0000-00-00 00:00:00\": created set to update_time"),
+                (REASON_ZERO_DATE, "update_time"),
+                (REASON_NO_CREATE_TIME, "create_time NULL: created set to the load time"),
+            ]
+        );
     }
 }

@@ -354,6 +354,7 @@ async fn sync_types(ctx: &StepContext<'_>, tx: &mut PgConnection, profiles: &[Pr
     let (mut upd_ids, mut upd_orders) = (Vec::new(), Vec::new());
     let (mut ins_profiles, mut ins_types, mut ins_orders, mut ins_keys) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut adopted: Vec<(String, i64)> = Vec::new();
+    let mut reused_reordered: Vec<i64> = Vec::new();
     let mut derived: HashSet<(i64, i64)> = HashSet::new();
     for (p, &profile_id) in profiles.iter().zip(profile_ids) {
         for (order, &doc_type) in p.types.iter().enumerate() {
@@ -363,6 +364,10 @@ async fn sync_types(ctx: &StepContext<'_>, tx: &mut PgConnection, profiles: &[Pr
             match existing.get(&(profile_id, doc_type)) {
                 Some(e) => {
                     if e.order != order {
+                        if !e.created {
+                            // Not this step's row: keep its original order for a rollback.
+                            reused_reordered.push(e.id);
+                        }
                         upd_ids.push(e.id);
                         upd_orders.push(order);
                     } else {
@@ -382,6 +387,7 @@ async fn sync_types(ctx: &StepContext<'_>, tx: &mut PgConnection, profiles: &[Pr
             }
         }
     }
+    book::remember_prior(tx, ctx.step, "docutrax_profiles_documentriskprofiledocumenttype", "order", &reused_reordered).await?;
     if !upd_ids.is_empty() {
         sqlx::query(
             "UPDATE docutrax_profiles_documentriskprofiledocumenttype j SET \"order\" = u.o

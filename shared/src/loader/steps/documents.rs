@@ -26,12 +26,12 @@
 //! status of the migrated ones (`status_new`, `status_submitted`, `status_ocr_reject`).
 //! Choice: an id map entry whose row is gone is re-inserted under that same id (bulk.rs).
 
-use super::bulk::{self, legacy};
+use super::bulk::{self, RowIssues};
 use super::files::{self, ManifestRow};
 use super::{ChunkOutcome, StepContext};
 use crate::error::ConfigError;
 use crate::loader::book::{self, Issue};
-use crate::loader::mapping::{self, DocumentStatus, LegacyDate};
+use crate::loader::mapping::{self, DocumentStatus};
 use crate::loader::runner::LoadError;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -57,12 +57,12 @@ pub const REASON_PARENT: &str = "parent document flattened into notes";
 pub const REASON_DOCUSIGN: &str = "DocuSign template reference dropped";
 pub const REASON_FILE: &str = "attachment file not migrated";
 pub const REASON_FILE_FIELDS_TOO_LONG: &str = "attachment file fields too long";
-pub const REASON_NO_CREATE_TIME: &str = "no create_time";
-pub const REASON_ZERO_DATE: &str = "zero date";
-pub const REASON_INVALID_DATE: &str = "invalid date";
-pub const REASON_UTF8: &str = "invalid UTF-8";
-pub const REASON_NUL: &str = "NUL character removed";
-pub const REASON_OVERLONG: &str = "overlong text";
+pub const REASON_NO_CREATE_TIME: &str = bulk::REASON_NO_CREATE_TIME;
+pub const REASON_ZERO_DATE: &str = bulk::REASON_ZERO_DATE;
+pub const REASON_INVALID_DATE: &str = bulk::REASON_INVALID_DATE;
+pub const REASON_UTF8: &str = bulk::REASON_UTF8;
+pub const REASON_NUL: &str = bulk::REASON_NUL;
+pub const REASON_OVERLONG: &str = bulk::REASON_OVERLONG;
 
 /// The VARCHAR widths of the document's text columns in target_postgres.sql (`None` = TEXT).
 /// Checked against the live schema by the integration test.
@@ -206,65 +206,6 @@ fn nonzero(id: Option<u64>) -> Option<u64> {
     id.filter(|&i| i != 0)
 }
 
-/// The issues of one legacy document.
-struct RowIssues {
-    key: String,
-    issues: Vec<Issue>,
-}
-
-impl RowIssues {
-    fn add(&mut self, reason: &str, detail: impl Into<String>) {
-        self.issues.push(Issue::new(ENTITY, &self.key, reason).with_detail(detail));
-    }
-
-    /// Legacy bytes as UTF-8 without NUL.
-    /// Choice: invalid UTF-8 is kept, repaired with U+FFFD replacement characters, and flagged
-    /// with the repaired value (as the certificates step does).
-    /// Choice: NUL characters (PostgreSQL text cannot hold them) are removed and flagged.
-    fn text(&mut self, column: &str, bytes: Option<Vec<u8>>) -> Option<String> {
-        let text = match String::from_utf8(bytes?) {
-            Ok(s) => s,
-            Err(e) => {
-                let repaired = String::from_utf8_lossy(e.as_bytes()).into_owned();
-                self.add(REASON_UTF8, format!("{column}: {:?}", book::pg_text(&repaired)));
-                repaired
-            }
-        };
-        if text.contains('\0') {
-            let cleaned = book::pg_text(&text);
-            self.add(REASON_NUL, format!("{column}: {cleaned:?}"));
-            return Some(cleaned);
-        }
-        Some(text)
-    }
-
-    /// `fit_text` to the target column's width; a cut is an "overlong text" issue.
-    fn fit(&mut self, column: &str, value: Option<&str>) -> Option<String> {
-        let width = DOCUMENT_TEXT_WIDTHS.iter().find(|(c, _)| *c == column).and_then(|(_, w)| *w);
-        let fitted = mapping::fit_text(value, width.unwrap_or(usize::MAX));
-        if let (Some(from), Some(w)) = (fitted.truncated_from, width) {
-            self.add(REASON_OVERLONG, format!("{column}: {from} characters, cut to {w}"));
-        }
-        fitted.value
-    }
-
-    /// A legacy DATE/DATETIME: zero → None + "zero date"; unparsable → None + "invalid date".
-    fn date(&mut self, column: &str, raw: Option<&str>) -> Option<chrono::NaiveDateTime> {
-        match mapping::legacy_date(raw) {
-            Ok(LegacyDate::Value(v)) => Some(v),
-            Ok(LegacyDate::Null) => None,
-            Ok(LegacyDate::Zero) => {
-                self.add(REASON_ZERO_DATE, column);
-                None
-            }
-            Err(e) => {
-                self.add(REASON_INVALID_DATE, format!("{column}: {e}"));
-                None
-            }
-        }
-    }
-}
-
 fn decode_row(row: &sqlx::mysql::MySqlRow, issues: &mut RowIssues) -> Result<Legacy, sqlx::Error> {
     let id: u64 = row.try_get("id")?;
     issues.key = id.to_string();
@@ -291,11 +232,6 @@ fn decode_row(row: &sqlx::mysql::MySqlRow, issues: &mut RowIssues) -> Result<Leg
         document_status,
         docusign_template_id,
     })
-}
-
-/// Choice: legacy DATETIMEs carry no zone; they are read as UTC (as the certificates step does).
-fn utc(v: chrono::NaiveDateTime) -> DateTime<Utc> {
-    v.and_utc()
 }
 
 /// What the chunk's documents reference in the target: the ids that exist there, and the file
@@ -363,26 +299,8 @@ fn prepare(ctx: &StepContext<'_>, legacy: &Legacy, targets: &Targets, issues: &m
     row.name = issues.fit("name", legacy.name.as_deref());
     row.expiry_date = issues.date("expiration_date", legacy.expiration_date.as_deref()).map(|d| d.date());
 
-    // created/modified. Choice (as certificates): a missing create_time falls back to
-    // update_time when there is one, else to the load time at insert; a missing update_time
-    // falls back to created.
-    let create_raw = legacy.create_time.as_deref();
-    let create = match mapping::legacy_date(create_raw) {
-        Ok(LegacyDate::Value(v)) => Ok(utc(v)),
-        Ok(LegacyDate::Null) => Err("NULL".to_string()),
-        Ok(LegacyDate::Zero) => Err(format!("zero date {:?}", create_raw.unwrap_or_default())),
-        Err(e) => Err(e),
-    };
-    let update = issues.date("update_time", legacy.update_time.as_deref()).map(utc);
-    match create {
-        Ok(c) => row.created = Some(c),
-        Err(why) => {
-            row.created = update;
-            let fallback = if update.is_some() { "created set to update_time" } else { "created set to the load time" };
-            issues.add(REASON_NO_CREATE_TIME, format!("create_time {why}: {fallback}"));
-        }
-    }
-    row.modified = update.or(row.created);
+    // created/modified: the certificates' fallbacks (bulk.rs), legacy times read as UTC.
+    (row.created, row.modified) = issues.created_modified(legacy.create_time.as_deref(), legacy.update_time.as_deref());
 
     // Status, Decision #6.
     let status = document_status(legacy.document_status.as_deref());
@@ -473,13 +391,7 @@ fn file_fields(file: &ManifestRow) -> Result<(String, Option<String>, Option<Str
 
 /// Processes the documents after `cursor` (`{"after_id": N}`).
 pub async fn chunk(ctx: &StepContext<'_>, tx: &mut PgConnection, cursor: Option<serde_json::Value>) -> Result<ChunkOutcome, LoadError> {
-    let after_id = match &cursor {
-        None => 0,
-        Some(c) => c
-            .get("after_id")
-            .and_then(serde_json::Value::as_u64)
-            .ok_or_else(|| LoadError::Config(ConfigError(format!("{}: bad cursor {c}, expected {{\"after_id\": N}}", ctx.step))))?,
-    };
+    let after_id = super::after_id(ctx.step, cursor.as_ref())?;
     if ctx.mappings.absent.contains(&crate::mappings::RECORDS_FILE) {
         return Err(LoadError::Config(ConfigError(format!(
             "{}: {} not found in MAPPINGS_DIR; every document needs its vendor's Record (uploaded_by)",
@@ -487,22 +399,18 @@ pub async fn chunk(ctx: &StepContext<'_>, tx: &mut PgConnection, cursor: Option<
             crate::mappings::RECORDS_FILE
         ))));
     }
-    let rows = sqlx::query(LEGACY_SELECT).bind(after_id).bind(ctx.chunk_rows.max(1)).fetch_all(ctx.legacy).await.map_err(legacy)?;
+    // Choice: NUL characters (PostgreSQL text cannot hold them) are removed and flagged.
+    let new_issues = || RowIssues::new(ENTITY, "", &DOCUMENT_TEXT_WIDTHS).flagging_nul();
+    let legacy_rows = bulk::read_decoded(ctx, LEGACY_SELECT, after_id, new_issues, decode_row).await?;
     let mut out = ChunkOutcome::default();
-    if rows.is_empty() {
+    let Some(last_id) = legacy_rows.last().map(|(l, _)| l.id) else {
         return Ok(out);
-    }
+    };
     let mut all_issues: Vec<Issue> = Vec::new();
-
-    // Decode; the raw status distribution counts every document read.
-    let mut legacy_rows: Vec<(Legacy, RowIssues)> = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let mut issues = RowIssues { key: String::new(), issues: Vec::new() };
-        let doc = decode_row(row, &mut issues).map_err(legacy)?;
+    // The raw status distribution counts every document read.
+    for (doc, _) in &legacy_rows {
         out.add(&document_status(doc.document_status.as_deref()).raw_counter, 1);
-        legacy_rows.push((doc, issues));
     }
-    let last_id = legacy_rows.last().map_or(after_id, |(l, _)| l.id);
     out.add("documents_read", legacy_rows.len() as u64);
 
     // What the documents reference, checked in the target with one query per table.
@@ -557,12 +465,7 @@ mod tests {
 
     #[test]
     fn the_column_list_names_every_field_of_the_row() {
-        let value = serde_json::to_value(DocumentRow::default()).unwrap();
-        let mut fields: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
-        fields.sort();
-        let mut names: Vec<String> = DOCUMENT_COLUMNS.iter().map(|(c, _)| c.to_string()).collect();
-        names.sort();
-        assert_eq!(fields, names);
+        bulk::assert_columns_match::<DocumentRow>(&DOCUMENT_COLUMNS);
         for (c, _) in DOCUMENT_TEXT_WIDTHS {
             assert!(DOCUMENT_COLUMNS.iter().any(|(n, t)| *n == c && *t == "text"), "{c}");
         }

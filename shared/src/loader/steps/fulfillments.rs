@@ -35,7 +35,6 @@ use super::document_risk_profiles::ENTITY_SET;
 use super::document_types::ENTITY_LIBRARY;
 use super::requirements_groups::{self as rg, GROUP_ENTITY};
 use super::{ChunkOutcome, StepContext};
-use crate::error::ConfigError;
 use crate::loader::book::{self, Issue};
 use crate::loader::runner::LoadError;
 use chrono::{DateTime, Utc};
@@ -105,13 +104,7 @@ struct Resolved {
 
 /// Runs the next chunk: the next `chunk_rows` document_requirements rows.
 pub async fn chunk(ctx: &StepContext<'_>, tx: &mut PgConnection, cursor: Option<serde_json::Value>) -> Result<ChunkOutcome, LoadError> {
-    let after = match &cursor {
-        None => 0,
-        Some(c) => c
-            .get("after_id")
-            .and_then(serde_json::Value::as_u64)
-            .ok_or_else(|| LoadError::Config(ConfigError(format!("{}: bad cursor {c}, expected {{\"after_id\": N}}", ctx.step))))?,
-    };
+    let after = super::after_id(ctx.step, cursor.as_ref())?;
     let limit = ctx.chunk_rows.max(1);
     let rows = sqlx::query(
         "SELECT CAST(dr.id AS UNSIGNED) AS id, CAST(NULLIF(dr.document_set_id, 0) AS UNSIGNED) AS set_id,
@@ -370,11 +363,7 @@ mod tests {
 
     #[test]
     fn the_column_list_names_every_field_of_the_row() {
-        let mut fields: Vec<String> = serde_json::to_value(FulfillmentRow::default()).unwrap().as_object().unwrap().keys().cloned().collect();
-        let mut columns: Vec<String> = COLUMNS.iter().map(|(c, _)| c.to_string()).collect();
-        fields.sort();
-        columns.sort();
-        assert_eq!(fields, columns);
+        bulk::assert_columns_match::<FulfillmentRow>(&COLUMNS);
     }
 
     fn link() -> Link {
