@@ -229,7 +229,7 @@ async fn an_empty_target_gives_header_only_files_and_says_what_is_missing() {
         "Issues flagged: 0",
         "DocuSign templates dropped (Decision #12): 0 document(s)",
         "(Decision #6; raw values from the validate step):\n  0: 3\n  7: 1\n  unknown values, migrated as new: 7 (1)\n",
-        "Verification (step 14, verification_report.txt):\n  not available (read report failed (permanent):",
+        "Verification (step 14, verification_report.txt):\n  not run yet (read report failed (permanent):",
     ] {
         assert!(report.contains(expected), "no {expected:?} in:\n{report}");
     }

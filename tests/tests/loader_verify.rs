@@ -202,7 +202,11 @@ async fn a_complete_load_passes_every_check_reads_only_and_writes_the_report() {
     let r = l.run(&LoadRequest { step: "verify".into(), ..Default::default() }).await.unwrap();
     assert!(r.done && r.cursor.is_none());
     let report = std::fs::read_to_string(s.reports.path().join(verify::REPORT_FILE)).unwrap();
-    assert_eq!(r.outputs, vec![s.reports.path().join(verify::REPORT_FILE).display().to_string()]);
+    let migration_report = s.reports.path().join(shared::loader::export::REPORT_FILE);
+    assert_eq!(r.outputs, vec![s.reports.path().join(verify::REPORT_FILE).display().to_string(), migration_report.display().to_string()]);
+    // migration_report.txt is written again with the verification in it (step 14 follows the export).
+    let summary = std::fs::read_to_string(&migration_report).unwrap();
+    assert!(summary.contains("Verification (step 14, verification_report.txt):\n  === DTX 1.0 Certificates & Documents Migration - Verification ===\n  Result: PASSED (4 checks)"), "{summary}");
     assert_eq!((r.counts["checks"], r.counts["checks_failed"]), (4, 0), "{report}");
     assert!(report.contains("Result: PASSED (4 checks)"), "{report}");
     for name in [CHECK_COUNTS, CHECK_REFERENCES, CHECK_FOREIGN_KEYS, CHECK_FILES] {
