@@ -67,6 +67,84 @@ enum Command {
         #[command(subcommand)]
         command: ManifestCommand,
     },
+    /// Where the file move stands: queue and DLQ depths, manifest counts by status and area,
+    /// bytes moved, dedup savings, the last minute's throughput and an ETA.
+    Status(StatusArgs),
+    /// The dead-letter queue: list its messages (without consuming them) or move them back.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+    /// Send again the files whose manifest status is one of --status (e.g. `missing` after
+    /// files were restored on EFS, or `failed`). Locally the workers run until the queue drains.
+    Rerun(RerunArgs),
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    /// Refresh until interrupted (Ctrl-C), with a progress bar.
+    #[arg(long)]
+    watch: bool,
+    /// Seconds between refreshes with --watch. Each refresh reads the whole manifest.
+    #[arg(long, default_value_t = 10)]
+    interval: u64,
+    /// With --watch: stop once the work queue is empty (nothing visible or in flight).
+    #[arg(long)]
+    until_empty: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// The DLQ's messages grouped by reason (missing, rejected, exhausted_retries with the
+    /// manifest's last error), with their files; nothing is consumed.
+    List {
+        /// Only this reason.
+        #[arg(long, value_parser = ["missing", "rejected", "exhausted_retries"])]
+        reason: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move messages back to the work queue: all of them (on AWS with SQS's
+    /// StartMessageMoveTask) or those of one reason (one by one: send, then delete).
+    Redrive {
+        #[arg(long, value_parser = ["missing", "rejected", "exhausted_retries"])]
+        reason: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct RerunArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Manifest statuses to send again (repeatable).
+    #[arg(long = "status", required = true, value_parser = parse_rerun_status)]
+    statuses: Vec<shared::model::FileStatus>,
+    /// Only these areas (repeatable): certificates, documents, filerepo, logos.
+    #[arg(long = "area", value_parser = parse_area)]
+    areas: Vec<Area>,
+    /// Local: concurrent pollers running the worker handler.
+    #[arg(long, default_value_t = 4)]
+    pollers: usize,
+    /// Local: messages per batch.
+    #[arg(long, default_value_t = 10)]
+    batch_size: i32,
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_rerun_status(s: &str) -> Result<shared::model::FileStatus, String> {
+    use shared::model::FileStatus;
+    match s {
+        "missing" => Ok(FileStatus::Missing),
+        "failed" => Ok(FileStatus::Failed),
+        "rejected" => Ok(FileStatus::Rejected),
+        "in_progress" => Ok(FileStatus::InProgress),
+        _ => Err(format!("{s:?}: a rerun takes missing, failed, rejected or in_progress (stored files are re-sent with `inventory --force`)")),
+    }
 }
 
 #[derive(Subcommand)]
@@ -178,7 +256,7 @@ struct RunFlags {
 
 impl RunFlags {
     fn request(&self, dry_run: bool, max_pages: Option<u64>) -> InventoryRequest {
-        InventoryRequest { dry_run, force: self.force, restart: self.restart, areas: self.areas.clone(), max_pages }
+        InventoryRequest { dry_run, force: self.force, restart: self.restart, areas: self.areas.clone(), max_pages, rerun: Vec::new() }
     }
 }
 
@@ -267,6 +345,9 @@ async fn main() -> Result<()> {
                 print!("{}", summary.render_text());
             }
         }
+        Command::Status(args) => status(&cli.target, args).await?,
+        Command::Dlq { command } => dlq(&cli.target, command).await?,
+        Command::Rerun(args) => rerun(&cli.target, args).await?,
         Command::Manifest { command: ManifestCommand::Verify } => {
             let (clients, resources) = connect(&cli.target).await?;
             if !verify(&clients, &resources).await? {
@@ -375,29 +456,51 @@ async fn run_move(target: &Target, args: &MoveArgs) -> Result<()> {
         bail!("`move` runs the workers locally and needs --endpoint (AWS_ENDPOINT_URL); on AWS the deployed workers do this");
     }
     let (clients, resources) = connect(target).await?;
-    let inventory = build_inventory(&clients, &resources, &args.source, true).await?;
+    let request = args.run.request(false, None);
+    move_locally(&clients, &resources, &args.source, (args.pollers, args.batch_size), &request, args.report_dir.as_deref()).await
+}
+
+/// The inventory (or a rerun) and local workers until the queue drains, then the report.
+async fn move_locally(
+    clients: &AwsClients,
+    resources: &Resources,
+    source_args: &SourceArgs,
+    (pollers, batch_size): (usize, i32),
+    request: &InventoryRequest,
+    report_dir: Option<&Path>,
+) -> Result<()> {
+    let inventory = build_inventory(clients, resources, source_args, true).await?;
     let settings = WorkerSettings::from_env()?;
-    let source = MountedSource::new(&args.source.efs_root)?;
-    let worker = Arc::new(shared::wiring::worker(&clients, &resources, settings, Arc::new(source)));
+    let source = MountedSource::new(&source_args.efs_root)?;
+    let worker = Arc::new(shared::wiring::worker(clients, resources, settings, Arc::new(source)));
     let esm = LocalEventSource {
         sqs: clients.sqs.clone(),
         queue_url: resources.queue_url.clone(),
-        queue_arn: local::queue_arn(&clients, &resources.queue_url).await?,
-        batch_size: args.batch_size,
-        pollers: args.pollers,
+        queue_arn: local::queue_arn(clients, &resources.queue_url).await?,
+        batch_size,
+        pollers,
         worker,
     };
-    let request = args.run.request(false, None);
-    let manifest = shared::wiring::manifest(&clients, &resources);
+    let manifest = shared::wiring::manifest(clients, resources);
     let before = ManifestSummary::from_records(&manifest.scan_all().await?);
-    let run = local::run_move(&inventory, &request, esm).await?;
+    let run = local::run_move(&inventory, request, esm).await?;
     let records = manifest.scan_all().await?;
     let summary = ManifestSummary::from_records(&records);
     println!("=== File move (local) ===");
-    println!(
-        "Inventory: {} rows, {} messages sent, {} skipped as already settled",
-        run.inventory.rows, run.inventory.sent, run.inventory.skipped_settled
-    );
+    if request.rerun.is_empty() {
+        println!(
+            "Inventory: {} rows, {} messages sent, {} skipped as already settled",
+            run.inventory.rows, run.inventory.sent, run.inventory.skipped_settled
+        );
+    } else {
+        println!(
+            "Rerun ({}): {} rows, {} messages sent, {} files with another status skipped",
+            request.run_id(),
+            run.inventory.rows,
+            run.inventory.sent,
+            run.inventory.skipped_status
+        );
+    }
     println!(
         "Workers: {} batches, {} deliveries ({} given back for retry) in {:.1} s",
         run.batches, run.deliveries, run.retried_deliveries, run.elapsed_s
@@ -413,16 +516,135 @@ async fn run_move(target: &Target, args: &MoveArgs) -> Result<()> {
         );
     }
     print!("{}", summary.render_text());
-    let dead = local::peek_dead_letters(&clients.sqs, &resources.dlq_url).await?;
-    let mut by_reason = std::collections::BTreeMap::<String, u64>::new();
-    for (reason, _, _) in &dead {
-        *by_reason.entry(reason.clone()).or_default() += 1;
-    }
-    println!("Dead-letter queue: {} messages {by_reason:?}", dead.len());
-    if let Some(dir) = &args.report_dir {
+    let dead = shared::wiring::dead_letter_queue(clients, resources).list().await?;
+    let by_reason: std::collections::BTreeMap<&str, usize> =
+        shared::adapters::dlq::by_reason(&dead).into_iter().map(|(reason, letters)| (reason, letters.len())).collect();
+    println!("Dead-letter queue: {} messages {by_reason:?} (dtx-migrate dlq list)", dead.len());
+    if let Some(dir) = report_dir {
         std::fs::create_dir_all(dir)?;
         write_manifest_csv(&records, dir)?;
         println!("Wrote {}", dir.join("file_manifest.csv").display());
+    }
+    Ok(())
+}
+
+async fn move_status(clients: &AwsClients, resources: &Resources) -> Result<shared::status::MoveStatus> {
+    let queue = shared::adapters::sqs::queue_depth(&clients.sqs, &resources.queue_url).await?;
+    let dlq = shared::adapters::sqs::queue_depth(&clients.sqs, &resources.dlq_url).await?;
+    let records = shared::wiring::manifest(clients, resources).scan_all().await?;
+    Ok(shared::status::MoveStatus::new(queue, dlq, &records, chrono::Utc::now()))
+}
+
+async fn status(target: &Target, args: &StatusArgs) -> Result<()> {
+    let (clients, resources) = connect(target).await?;
+    let print = |s: &shared::status::MoveStatus| -> Result<()> {
+        if args.json {
+            println!("{}", serde_json::to_string(s)?);
+        } else {
+            print!("{}", s.render_text());
+        }
+        Ok(())
+    };
+    if !args.watch {
+        return print(&move_status(&clients, &resources).await?);
+    }
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files settled  {msg}").context("progress bar template")?,
+    );
+    loop {
+        let s = move_status(&clients, &resources).await?;
+        let queued = s.queue_visible + s.queue_in_flight;
+        // Files known so far: the manifest's rows plus messages not yet picked up.
+        bar.set_length(s.manifest.rows + s.queue_visible);
+        bar.set_position(s.settled());
+        let eta = s.eta_seconds.map(|e| format!(", ETA {}m{:02}s", e / 60, e % 60)).unwrap_or_default();
+        bar.set_message(format!(
+            "queue {queued}, DLQ {}, {:.1} files/s, {} in the last minute{eta}",
+            s.dlq_visible + s.dlq_in_flight,
+            s.files_per_second,
+            shared::manifest::human_bytes(s.bytes_last_minute)
+        ));
+        if args.until_empty && queued == 0 {
+            bar.finish();
+            return print(&s);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(args.interval.max(1))) => {}
+            _ = tokio::signal::ctrl_c() => {
+                bar.finish();
+                return print(&s);
+            }
+        }
+    }
+}
+
+async fn dlq(target: &Target, command: &DlqCommand) -> Result<()> {
+    use shared::adapters::dlq::{by_reason, EXHAUSTED};
+    let (clients, resources) = connect(target).await?;
+    let queue = shared::wiring::dead_letter_queue(&clients, &resources);
+    match command {
+        DlqCommand::List { reason, json } => {
+            let mut letters = queue.list().await?;
+            letters.retain(|l| reason.as_ref().is_none_or(|r| *r == l.reason));
+            // Exhausted retries carry no detail of their own: the manifest's last error says why.
+            let manifest = shared::wiring::manifest(&clients, &resources);
+            for l in letters.iter_mut().filter(|l| l.reason == EXHAUSTED && l.detail.is_none()) {
+                if let Some(key) = &l.source_key {
+                    l.detail = manifest.get(key).await?.and_then(|r| r.last_error).map(|e| format!("last error: {e}"));
+                }
+            }
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&letters)?);
+                return Ok(());
+            }
+            let groups = by_reason(&letters);
+            println!("Dead-letter queue: {} message(s)", letters.len());
+            for (reason, group) in groups {
+                println!("{reason}: {}", group.len());
+                for l in group {
+                    println!(
+                        "  {}  {}  {}",
+                        l.source_key.as_deref().unwrap_or("(no source key)"),
+                        l.legacy_path.as_deref().unwrap_or("(no path)"),
+                        l.detail.as_deref().unwrap_or("")
+                    );
+                }
+            }
+        }
+        DlqCommand::Redrive { reason, json } => {
+            let redriven = if reason.is_none() && target.endpoint.is_none() {
+                let handle = queue.start_move_task().await?;
+                shared::adapters::dlq::Redriven { move_task: Some(handle), ..Default::default() }
+            } else {
+                queue.redrive(reason.as_deref()).await?
+            };
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&redriven)?);
+            } else if let Some(handle) = &redriven.move_task {
+                println!("SQS is moving every DLQ message back to the work queue (task {handle}); `dtx-migrate status` shows the DLQ drain");
+            } else {
+                let moved: u64 = redriven.moved.values().sum();
+                println!("moved {moved} message(s) back to the work queue {:?}; {} left in the DLQ", redriven.moved, redriven.left);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn rerun(target: &Target, args: &RerunArgs) -> Result<()> {
+    let (clients, resources) = connect(target).await?;
+    let request = InventoryRequest { rerun: args.statuses.clone(), areas: args.areas.clone(), ..Default::default() };
+    if target.endpoint.is_some() {
+        return move_locally(&clients, &resources, &args.source, (args.pollers, args.batch_size), &request, None).await;
+    }
+    // On AWS the deployed workers take the messages from the queue.
+    let inventory = build_inventory(&clients, &resources, &args.source, false).await?;
+    let response = inventory.run(&request, None).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&response)?);
+    } else {
+        let t = &response.totals;
+        println!("rerun {}: {} rows, {} messages sent, {} files with another status skipped", request.run_id(), t.rows, t.sent, t.skipped_status);
     }
     Ok(())
 }
@@ -440,7 +662,7 @@ async fn load(target: &Target, args: &LoadArgs) -> Result<()> {
         (Some(step), None) => (vec![Step::parse(step).map_err(anyhow::Error::msg)?.name().to_string()], false),
         (None, None) => bail!("give --step or --rollback"),
     };
-    let mut failed_checks = 0;
+    let mut failed_checks: Vec<String> = Vec::new();
     for step in steps {
         let request = LoadRequest { step, dry_run: args.dry_run, rollback, ..Default::default() };
         let json = args.json;
@@ -456,13 +678,21 @@ async fn load(target: &Target, args: &LoadArgs) -> Result<()> {
         })
         .await
         .with_context(|| format!("step {}", response_name(&args.step, &args.rollback)))?;
-        failed_checks += response.counts.get("checks_failed").copied().unwrap_or(0);
+        if response.counts.get("checks_failed").is_some_and(|n| *n > 0) {
+            failed_checks.extend(
+                response
+                    .counts
+                    .iter()
+                    .filter(|(k, n)| **n > 0 && *k != "checks_failed")
+                    .filter_map(|(k, _)| k.strip_suffix("_failed"))
+                    .map(str::to_string),
+            );
+        }
         if !args.json {
-            for output in &response.outputs {
-                let printable = output.ends_with("migration_report.txt") || output.ends_with("verification_report.txt");
-                if printable && !output.starts_with("s3://") {
-                    print!("{}", std::fs::read_to_string(output).with_context(|| format!("reading {output}"))?);
-                }
+            // The step's own report (verify's comes before the migration report it rewrites).
+            let printable = response.outputs.iter().find(|o| o.ends_with("migration_report.txt") || o.contains("verification_report"));
+            if let Some(output) = printable.filter(|o| !o.starts_with("s3://")) {
+                print!("{}", std::fs::read_to_string(output).with_context(|| format!("reading {output}"))?);
             }
             let verb = if rollback { "rolled back" } else { "done" };
             println!("step {} {verb}: {:?}", response.step, response.counts);
@@ -471,8 +701,8 @@ async fn load(target: &Target, args: &LoadArgs) -> Result<()> {
             }
         }
     }
-    if failed_checks > 0 {
-        bail!("verification failed: {failed_checks} check(s) did not hold (see verification_report.txt)");
+    if !failed_checks.is_empty() {
+        bail!("verification failed: {} did not hold (details in verification_report.txt)", failed_checks.join(", "));
     }
     Ok(())
 }

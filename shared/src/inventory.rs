@@ -50,6 +50,24 @@ pub struct InventoryRequest {
     /// Stop after this many pages, keeping the cursor (a bounded step; the next invocation
     /// continues where this one stopped).
     pub max_pages: Option<u64>,
+    /// A rerun: send only the files whose manifest status is one of these (e.g. `missing`
+    /// after operators restored files on EFS, or `failed`), and nothing else. A rerun keeps
+    /// its own cursor ([`InventoryRequest::run_id`]), so it never disturbs the main run's.
+    pub rerun: Vec<crate::model::FileStatus>,
+}
+
+impl InventoryRequest {
+    /// The runs-table row holding this run's cursor and totals: `inventory`, or
+    /// `rerun:<statuses>` (sorted) for a rerun.
+    pub fn run_id(&self) -> String {
+        if self.rerun.is_empty() {
+            return RUN_ID.to_string();
+        }
+        let mut statuses: Vec<&str> = self.rerun.iter().map(|s| s.as_str()).collect();
+        statuses.sort_unstable();
+        statuses.dedup();
+        format!("rerun:{}", statuses.join(","))
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +81,8 @@ pub struct InventoryCounts {
     pub skipped_settled: u64,
     /// Files outside the requested areas.
     pub skipped_area: u64,
+    /// A rerun's files whose manifest status is not one it asked for (or that have no row).
+    pub skipped_status: u64,
     /// Of the sent messages, those carrying a row problem or no tenant (the worker rejects them).
     pub sent_with_problem: u64,
     pub pages: u64,
@@ -74,6 +94,7 @@ impl InventoryCounts {
         self.sent += o.sent;
         self.skipped_settled += o.skipped_settled;
         self.skipped_area += o.skipped_area;
+        self.skipped_status += o.skipped_status;
         self.sent_with_problem += o.sent_with_problem;
         self.pages += o.pages;
     }
@@ -124,7 +145,8 @@ impl Inventory {
             let report = self.dry_run(request).await?;
             return Ok(InventoryResponse { done: true, cursor: None, counts: report.counts, totals: report.counts, report: Some(report) });
         }
-        let mut state = match self.runs.load(RUN_ID).await? {
+        let run_id = request.run_id();
+        let mut state = match self.runs.load(&run_id).await? {
             Some(s) if !request.restart && !s.done => s,
             // A finished (or restarted) run starts over; settled files are skipped by the manifest.
             Some(s) => RunState { version: s.version, ..Default::default() },
@@ -156,7 +178,7 @@ impl Inventory {
                 version: state.version + 1,
             };
             next_state.totals.add(&page_counts);
-            if !self.runs.checkpoint(RUN_ID, state.version, &next_state).await? {
+            if !self.runs.checkpoint(&run_id, state.version, &next_state).await? {
                 return Err(InventoryError::Conflict);
             }
             counts.add(&page_counts);
@@ -174,10 +196,17 @@ impl Inventory {
             messages.into_iter().partition(|m| request.areas.is_empty() || request.areas.contains(&m.area));
         counts.skipped_area += other.len() as u64;
         let keys: Vec<String> = wanted.iter().map(|m| m.source.key()).collect();
-        let settled = if request.force { HashMap::new() } else { self.manifest.statuses(&keys).await? };
+        let rerun = !request.rerun.is_empty();
+        let settled = if request.force && !rerun { HashMap::new() } else { self.manifest.statuses(&keys).await? };
         let mut bodies = Vec::with_capacity(wanted.len());
         for mut m in wanted {
-            if settled.get(&m.source.key()).is_some_and(|s| s.is_settled()) {
+            let status = settled.get(&m.source.key());
+            if rerun {
+                if !status.is_some_and(|s| request.rerun.contains(s)) {
+                    counts.skipped_status += 1;
+                    continue;
+                }
+            } else if status.is_some_and(|s| s.is_settled()) {
                 counts.skipped_settled += 1;
                 continue;
             }

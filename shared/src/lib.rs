@@ -22,6 +22,7 @@ pub mod ports;
 pub mod sample;
 pub mod secrets;
 pub mod source;
+pub mod status;
 pub mod telemetry;
 pub mod verify;
 pub mod wiring;

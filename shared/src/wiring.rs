@@ -63,3 +63,8 @@ pub fn inventory(
 pub fn manifest(clients: &AwsClients, resources: &Resources) -> DynamoManifest {
     DynamoManifest::new(clients.dynamodb.clone(), &resources.manifest_table)
 }
+
+/// The DLQ as operators list and redrive it, draining back into the work queue.
+pub fn dead_letter_queue(clients: &AwsClients, resources: &Resources) -> crate::adapters::dlq::DeadLetterQueue {
+    crate::adapters::dlq::DeadLetterQueue::new(clients.sqs.clone(), &resources.dlq_url, &resources.queue_url)
+}

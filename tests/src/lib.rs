@@ -71,6 +71,11 @@ impl AwsFixture {
         out.body.collect().await.expect("read body").into_bytes().to_vec()
     }
 
+    /// The DLQ's messages, listed without consuming them.
+    pub async fn dead_letters(&self) -> Vec<shared::adapters::dlq::DeadLetter> {
+        shared::wiring::dead_letter_queue(&self.clients, &self.resources).list().await.expect("list the DLQ")
+    }
+
     pub async fn queue_depth(&self, url: &str) -> (u64, u64) {
         shared::adapters::sqs::queue_depth(&self.clients.sqs, url).await.expect("queue depth")
     }

@@ -94,8 +94,8 @@ async fn generated_tree_moves_end_to_end_and_a_rerun_changes_nothing() {
 
     let rows = manifest_rows(&aws).await;
     assert_eq!(rows.keys().collect::<Vec<_>>(), s.summary.expected.keys().collect::<Vec<_>>(), "one manifest row per source file");
-    let dead = local::peek_dead_letters(&aws.clients.sqs, &aws.resources.dlq_url).await.unwrap();
-    let dead_by_key: BTreeMap<String, String> = dead.iter().map(|(reason, key, _)| (key.clone(), reason.clone())).collect();
+    let dead = aws.dead_letters().await;
+    let dead_by_key: BTreeMap<String, String> = dead.iter().map(|d| (d.source_key.clone().unwrap_or_default(), d.reason.clone())).collect();
     assert_eq!(dead.len(), dead_by_key.len(), "a file was dead-lettered twice: {dead:?}");
 
     let mut groups: BTreeMap<(String, String), Vec<FileStatus>> = BTreeMap::new();
@@ -281,9 +281,9 @@ async fn missing_malformed_and_exhausted_messages_end_in_the_dlq_with_their_reas
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(true));
     tokio::time::timeout(Duration::from_secs(60), e.run(stop, Default::default())).await.expect("drains").unwrap();
 
-    let dead = local::peek_dead_letters(&aws.clients.sqs, &aws.resources.dlq_url).await.unwrap();
-    let reasons: BTreeMap<String, usize> = dead.iter().fold(BTreeMap::new(), |mut m, (r, _, _)| {
-        *m.entry(r.clone()).or_default() += 1;
+    let dead = aws.dead_letters().await;
+    let reasons: BTreeMap<String, usize> = dead.iter().fold(BTreeMap::new(), |mut m, d| {
+        *m.entry(d.reason.clone()).or_default() += 1;
         m
     });
     assert_eq!(reasons, BTreeMap::from([("exhausted_retries".into(), 1), ("missing".into(), 1), ("rejected".into(), 2)]), "{dead:?}");

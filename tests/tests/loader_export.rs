@@ -115,6 +115,16 @@ async fn every_output_file_holds_exactly_the_mapped_rows() {
     let loader = tests::loader(&legacy, &target, LoaderMappings::default(), dir.path(), 100);
     let before = target.dump(&[]).await;
 
+    // A dry run counts what the export would write and writes nothing.
+    let files = || {
+        let mut names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        names.sort();
+        names
+    };
+    let files_before = files();
+    let dry = loader.run(&LoadRequest { step: "export-mappings".into(), dry_run: true, ..Default::default() }).await.unwrap();
+    assert!(dry.outputs.is_empty(), "{:?}", dry.outputs);
+    assert_eq!(files(), files_before, "a dry run wrote a file");
     let response = loader.run(&LoadRequest { step: "export-mappings".into(), ..Default::default() }).await.unwrap();
     assert!(response.done && response.cursor.is_none());
     assert_eq!(target.dump(&[]).await, before, "the export wrote to the target");
@@ -167,6 +177,7 @@ async fn every_output_file_holds_exactly_the_mapped_rows() {
     ];
     assert_eq!(response.counts.iter().map(|(k, v)| (k.as_str(), *v)).collect::<Vec<_>>(), expected_counts);
     assert_eq!(response.outputs.len(), 8, "{:?}", response.outputs);
+    assert_eq!(dry.counts, response.counts, "the dry run counts what the export writes");
 
     let report = read(dir.path(), "migration_report.txt");
     for expected in [

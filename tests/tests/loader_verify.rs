@@ -425,7 +425,7 @@ async fn a_target_without_bookkeeping_cannot_be_verified() {
     sqlx::query("DROP SCHEMA dtx_migration CASCADE").execute(&target.pool).await.unwrap();
     let reports = tempfile::tempdir().unwrap();
     let l = tests::loader(&legacy, &target, LoaderMappings::default(), reports.path(), 2);
-    let err = verify::run(&l).await.unwrap_err().to_string();
+    let err = verify::run(&l, false).await.unwrap_err().to_string();
     assert!(err.contains("no dtx_migration bookkeeping schema"), "{err}");
     assert!(!reports.path().join(verify::REPORT_FILE).exists());
     legacy.drop_database().await;

@@ -1,7 +1,7 @@
 //! The loader Lambda: invoked once per migration step with
-//! `{"step": "<name>", "dry_run": bool, "cursor": <opaque or null>}`; answers
-//! `{"step", "done", "cursor", "counts"}` and stops before its deadline so the caller invokes
-//! it again with the cursor.
+//! `{"step": "<name>", "dry_run": bool, "cursor": <opaque or null>, "rollback": bool}`; answers
+//! `{"step", "done", "cursor", "counts", "outputs"}` and stops before its deadline so the
+//! caller invokes it again with the cursor. With `rollback`, `step` names the steps to undo.
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use shared::config::AwsClients;
@@ -36,7 +36,10 @@ async fn build() -> anyhow::Result<Deps> {
     let legacy = shared::legacy::connect_with_secret(&secrets, &required("LEGACY_DATABASE_SECRET_ARN")?, 2).await?;
     let target = shared::loader::connect::target_from_secret(&secrets, &required("TARGET_DATABASE_SECRET_ARN")?, 2).await?;
     let mappings_dir = required("MAPPINGS_DIR")?;
-    let chunk_rows = std::env::var("CHUNK_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(5000);
+    let chunk_rows = match std::env::var("CHUNK_ROWS") {
+        Ok(v) => v.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| anyhow::anyhow!("CHUNK_ROWS must be a positive number, not {v:?}"))?,
+        Err(_) => 5000,
+    };
     let objects = shared::adapters::s3::S3Objects::new(clients.s3.clone(), required("BUCKET_NAME")?);
     let loader = Loader {
         legacy,

@@ -448,18 +448,23 @@ async fn build(loader: &Loader) -> Result<Export, LoadError> {
     Ok(Export { files, report, issue_rows: issue_rows.max(0) as u64, issues })
 }
 
-/// Writes every output file; counts are rows per file (without the header).
-pub async fn run(loader: &Loader) -> Result<LoadResponse, LoadError> {
+/// Writes every output file; counts are rows per file (without the header). A dry run counts
+/// the rows and writes nothing (the files of the last real export stay as they were).
+pub async fn run(loader: &Loader, dry_run: bool) -> Result<LoadResponse, LoadError> {
     let Export { files, report, issue_rows, issues } = build(loader).await?;
     let mut counts = BTreeMap::new();
     let mut outputs = Vec::new();
-    for f in files {
+    for f in &files {
         counts.insert(f.name.trim_end_matches(".csv").to_string(), f.rows);
-        outputs.push(loader.reports.write(f.name, f.bytes).await?);
     }
     counts.insert(ISSUES_FILE.trim_end_matches(".csv").to_string(), issue_rows);
-    outputs.push(loader.reports.write(ISSUES_FILE, issues).await?);
-    outputs.push(loader.reports.write(REPORT_FILE, report.into_bytes()).await?);
+    if !dry_run {
+        for f in files {
+            outputs.push(loader.reports.write(f.name, f.bytes).await?);
+        }
+        outputs.push(loader.reports.write(ISSUES_FILE, issues).await?);
+        outputs.push(loader.reports.write(REPORT_FILE, report.into_bytes()).await?);
+    }
     Ok(LoadResponse { step: Step::ExportMappings.name().into(), done: true, cursor: None, counts, outputs })
 }
 

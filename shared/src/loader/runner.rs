@@ -241,8 +241,8 @@ impl Loader {
         let step = Step::parse(&request.step).map_err(LoadError::UnknownStep)?;
         match step {
             Step::Validate => self.validate().await,
-            Step::ExportMappings => super::export::run(self).await,
-            Step::Verify => super::verify::run(self).await,
+            Step::ExportMappings => super::export::run(self, request.dry_run).await,
+            Step::Verify => super::verify::run(self, request.dry_run).await,
             _ => self.run_writing(step, request, deadline).await,
         }
     }

@@ -56,6 +56,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// The report this step writes (through `Loader::reports`).
 pub const REPORT_FILE: &str = "verification_report.txt";
+pub const DRY_RUN_REPORT_FILE: &str = "verification_report_dry_run.txt";
 /// Offending keys listed per check (the total is always given).
 pub const SHOWN: usize = 20;
 
@@ -286,14 +287,18 @@ impl Verification {
 }
 
 /// Runs the checks, writes `verification_report.txt` (and `migration_report.txt` again, with
-/// the result), and answers with the counts.
-pub async fn run(loader: &Loader) -> Result<LoadResponse, LoadError> {
+/// the result), and answers with the counts. The checks only read; a dry run writes
+/// `verification_report_dry_run.txt` and leaves the migration report alone.
+pub async fn run(loader: &Loader, dry_run: bool) -> Result<LoadResponse, LoadError> {
     let v = verify(loader).await?;
-    let output = loader.reports.write(REPORT_FILE, v.render_text().into_bytes()).await?;
-    // migration_report.txt carries "summary statistics and validation results" (spec): the
-    // export (step 13) wrote it before this ran, so it is written again with the result in it.
-    let report = super::export::rewrite_report(loader).await?;
-    Ok(LoadResponse { step: Step::Verify.name().into(), done: true, cursor: None, counts: v.counts(), outputs: vec![output, report] })
+    let name = if dry_run { DRY_RUN_REPORT_FILE } else { REPORT_FILE };
+    let mut outputs = vec![loader.reports.write(name, v.render_text().into_bytes()).await?];
+    if !dry_run {
+        // migration_report.txt carries "summary statistics and validation results" (spec): the
+        // export (step 13) wrote it before this ran, so it is written again with the result.
+        outputs.push(super::export::rewrite_report(loader).await?);
+    }
+    Ok(LoadResponse { step: Step::Verify.name().into(), done: true, cursor: None, counts: v.counts(), outputs })
 }
 
 /// Runs every check (reads only).
