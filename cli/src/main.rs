@@ -26,6 +26,10 @@ struct Cli {
 /// Where the AWS resources are.
 #[derive(Args)]
 struct Target {
+    /// A stack deployed from template.yaml: its resources (bucket, queues, tables) are read
+    /// from its CloudFormation outputs, and `load` invokes its loader function.
+    #[arg(long, env = "DTX_STACK", global = true)]
+    stack: Option<String>,
     /// A local emulator endpoint (e.g. moto). With it, resources are named from --prefix and
     /// created on demand; without it, they come from BUCKET_NAME, QUEUE_URL, ... in the environment.
     #[arg(long, env = "AWS_ENDPOINT_URL", global = true)]
@@ -278,12 +282,10 @@ struct LoadArgs {
     #[arg(long)]
     with_audit_history: bool,
     /// Invoke this deployed loader function instead of running the handler here (the function
-    /// reads its databases, mappings and report location from its own configuration).
-    #[arg(long, env = "DTX_LOADER_FUNCTION", conflicts_with = "stack")]
+    /// reads its databases, mappings and report location from its own configuration). With
+    /// --stack, the stack's loader (`<stack>-loader`) is invoked.
+    #[arg(long, env = "DTX_LOADER_FUNCTION")]
     function: Option<String>,
-    /// Invoke the loader function of this stack (deployed from template.yaml: `<stack>-loader`).
-    #[arg(long)]
-    stack: Option<String>,
     /// Local: legacy rows per chunk (one transaction each). The deployed function uses its
     /// LoaderChunkRows parameter.
     #[arg(long, default_value_t = 5000)]
@@ -365,8 +367,19 @@ fn resources_json(r: &Resources) -> serde_json::Value {
     })
 }
 
-/// Clients and resource names: local (created on demand) or from the environment.
+/// Clients and resource names: a deployed stack's outputs, local (created on demand), or the
+/// environment.
 async fn connect(target: &Target) -> Result<(AwsClients, Resources)> {
+    if let Some(stack) = &target.stack {
+        let clients = match &target.endpoint {
+            Some(endpoint) => AwsClients::for_endpoint(endpoint).await,
+            None => AwsClients::from_env().await,
+        };
+        use shared::adapters::cloudformation::{resources_from_outputs, stack_outputs};
+        let outputs = stack_outputs(&clients.cloudformation, stack).await.with_context(|| format!("reading the outputs of stack {stack}"))?;
+        let resources = resources_from_outputs(stack, &outputs)?;
+        return Ok((clients, resources));
+    }
     match &target.endpoint {
         Some(endpoint) => {
             let clients = AwsClients::for_endpoint(endpoint).await;
@@ -724,7 +737,7 @@ async fn load_handler(target: &Target, args: &LoadArgs) -> Result<shared::loader
         Some(endpoint) => AwsClients::for_endpoint(endpoint).await,
         None => AwsClients::from_env().await,
     };
-    let function = args.function.clone().or_else(|| args.stack.as_deref().map(shared::loader::remote::function_of_stack));
+    let function = args.function.clone().or_else(|| target.stack.as_deref().map(shared::loader::remote::function_of_stack));
     if let Some(function) = function {
         return Ok(Handler::Remote(shared::loader::remote::RemoteLoader::new(clients.lambda.clone(), function)));
     }

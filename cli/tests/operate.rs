@@ -160,3 +160,50 @@ async fn status_dlq_list_redrive_and_rerun_lose_and_duplicate_nothing() {
 
     stack.legacy.drop_database().await;
 }
+
+/// `--stack` reads the resources from the stack's CloudFormation outputs (moto's CloudFormation
+/// here): `status` then reports the queues the outputs name, not the local prefix's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stack_outputs_name_the_resources() {
+    let aws = tests::AwsFixture::new(3, 30).await;
+    let r = &aws.resources;
+    aws.clients.sqs.send_message().queue_url(&r.queue_url).message_body("{}").send().await.unwrap();
+    let stack = tests::unique("dtx-stack-");
+    let outputs: serde_json::Map<String, Value> = [
+        ("BucketName", &r.bucket),
+        ("QueueUrl", &r.queue_url),
+        ("DeadLetterQueueUrl", &r.dlq_url),
+        ("ManifestTableName", &r.manifest_table),
+        ("DedupTableName", &r.dedup_table),
+        ("RunsTableName", &r.runs_table),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), serde_json::json!({ "Value": v })))
+    .collect();
+    // A stack needs one resource; its outputs are what the CLI reads.
+    let template = serde_json::json!({
+        "Resources": { "Marker": { "Type": "AWS::SQS::Queue", "Properties": { "QueueName": format!("{stack}-marker") } } },
+        "Outputs": outputs,
+    });
+    aws.clients.cloudformation.create_stack().stack_name(&stack).template_body(template.to_string()).send().await.expect("create stack");
+
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_dtx-migrate"))
+            .args(args)
+            .env("AWS_ENDPOINT_URL", tests::aws_endpoint())
+            // A prefix naming nothing: every resource must come from the stack.
+            .env("DTX_LOCAL_PREFIX", tests::unique("nothing-"))
+            .env("RUST_LOG", "error")
+            .output()
+            .expect("run dtx-migrate")
+    };
+    let out = run(&["--stack", &stack, "status", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["queue_visible"].as_u64(), Some(1), "{status:#}");
+    assert_eq!(status["manifest"]["rows"].as_u64(), Some(0));
+
+    let out = run(&["--stack", "no-such-stack", "status"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("reading the outputs of stack no-such-stack"), "{}", String::from_utf8_lossy(&out.stderr));
+}

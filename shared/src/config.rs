@@ -123,6 +123,7 @@ pub struct AwsClients {
     pub sqs: aws_sdk_sqs::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub lambda: aws_sdk_lambda::Client,
+    pub cloudformation: aws_sdk_cloudformation::Client,
 }
 
 impl AwsClients {
@@ -144,6 +145,7 @@ impl AwsClients {
             sqs: aws_sdk_sqs::Client::new(shared),
             dynamodb: aws_sdk_dynamodb::Client::new(shared),
             lambda: aws_sdk_lambda::Client::new(shared),
+            cloudformation: aws_sdk_cloudformation::Client::new(shared),
         }
     }
 

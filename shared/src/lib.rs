@@ -16,6 +16,7 @@ pub mod local;
 pub mod manifest;
 pub mod mappings;
 pub mod message;
+pub mod metrics;
 pub mod model;
 pub mod paths;
 pub mod ports;

@@ -108,6 +108,8 @@ pub struct Worker {
     ports: WorkerPorts,
     memory: Arc<Semaphore>,
     memory_unit: u64,
+    /// What this worker settled since the last flush (the Lambda prints it per batch as EMF).
+    pub metrics: crate::metrics::Recorder,
 }
 
 /// One delivery of a message.
@@ -141,7 +143,7 @@ impl Worker {
         // Semaphore permits are counted in units so even a 10 GiB budget fits in u32 permits.
         let memory_unit = 64 * 1024;
         let permits = (settings.memory_budget_bytes / memory_unit).clamp(1, u32::MAX as u64 / 2) as usize;
-        Self { settings, ports, memory: Arc::new(Semaphore::new(permits)), memory_unit }
+        Self { settings, ports, memory: Arc::new(Semaphore::new(permits)), memory_unit, metrics: Default::default() }
     }
 
     pub fn settings(&self) -> &WorkerSettings {
@@ -219,6 +221,10 @@ impl Worker {
                 RecordResult::Retry(e.to_string())
             }
         };
+        if matches!(result, RecordResult::Retry(_)) {
+            self.metrics.add("FilesFailed", crate::metrics::Unit::Count, 1.0);
+        }
+        self.metrics.sample("FileLatency", crate::metrics::Unit::Milliseconds, started.elapsed().as_secs_f64() * 1000.0);
         span.in_scope(|| tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, result = ?result, "file processed"));
         (result, retry_after)
     }
@@ -327,6 +333,7 @@ impl Worker {
                 let (status, dedup_of) =
                     if owner == key { (FileStatus::Moved, None) } else { (FileStatus::Deduplicated, Some(owner)) };
                 self.ports.manifest.record(&key, &stored(status, existing_key, dedup_of)).await?;
+                self.count_stored(status, size);
                 return Ok(RecordResult::Done(status));
             }
             ClaimOutcome::Acquired => {}
@@ -360,7 +367,20 @@ impl Worker {
             return Err(e);
         }
         self.ports.manifest.record(&key, &stored(FileStatus::Moved, s3_key, None)).await?;
+        self.count_stored(FileStatus::Moved, size);
         Ok(RecordResult::Done(FileStatus::Moved))
+    }
+
+    /// Metrics of a file this delivery stored (or found stored by another file).
+    fn count_stored(&self, status: FileStatus, size: u64) {
+        use crate::metrics::Unit;
+        let (files, bytes) = if status == FileStatus::Deduplicated {
+            ("FilesDeduplicated", "BytesDeduplicated")
+        } else {
+            ("FilesMoved", "BytesUploaded")
+        };
+        self.metrics.add(files, Unit::Count, 1.0);
+        self.metrics.add(bytes, Unit::Bytes, size as f64);
     }
 
     /// Claims the content hash, waiting a while for a live claim held by someone else.
@@ -558,6 +578,8 @@ impl Worker {
             DeadLetterReason::Rejected => Outcome::Rejected { reason: detail.clone(), attempts, dlq_for_message },
         };
         self.ports.manifest.record(key, &outcome).await?;
+        let metric = if reason == DeadLetterReason::Missing { "FilesMissing" } else { "FilesRejected" };
+        self.metrics.add(metric, crate::metrics::Unit::Count, 1.0);
         tracing::warn!(reason = reason.as_str(), %detail, "file dead-lettered");
         Ok(RecordResult::Done(outcome.status()))
     }
@@ -967,6 +989,20 @@ mod tests {
         assert_eq!(delays[0].0, "handle-busy");
         assert!(delays[0].1 >= Duration::from_secs(5) && delays[0].1 <= Duration::from_secs(65), "{:?}", delays[0].1);
         assert_eq!(h.manifest.get("attachment:1").await.unwrap().unwrap().attempts, 3);
+        // Metrics of the batch: one file moved (2 bytes), one to retry, a latency for each.
+        let metrics = h.worker.metrics.take();
+        assert_eq!((metrics.sum("FilesMoved"), metrics.sum("BytesUploaded"), metrics.sum("FilesFailed")), (Some(1.0), Some(2.0), Some(1.0)));
+        let doc = &metrics.to_emf("worker", 0)[0];
+        assert_eq!(doc["FileLatency"].as_array().map(Vec::len), Some(2));
+
+        // A duplicate delivery of the settled file stores nothing and counts nothing.
+        let mut again = SqsEvent::default();
+        let mut r = SqsMessage::default();
+        r.message_id = Some("ok-again".into());
+        r.body = Some(message(1, Some("7"), P1).to_json());
+        again.records.push(r);
+        assert!(h.worker.handle_batch(again).await.batch_item_failures.is_empty());
+        assert_eq!(h.worker.metrics.take().sum("FilesMoved"), None);
     }
 
     /// A reader that takes a while per read, like EFS under load, and can run a hook after

@@ -51,6 +51,9 @@ async fn handle(deps: &Deps, event: LambdaEvent<InventoryRequest>) -> Result<Inv
     let deadline = Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms));
     let request = event.payload;
     let response = deps.inventory.run(&request, Some(deadline)).await?;
+    let metrics = shared::metrics::Recorder::default();
+    metrics.add("MessagesSent", shared::metrics::Unit::Count, response.counts.sent as f64);
+    shared::metrics::flush(&metrics, "inventory");
     if !response.done && deps.self_invoke {
         // The cursor is persisted; the continuation only needs the same flags, minus restart.
         let next = InventoryRequest { restart: false, ..request };

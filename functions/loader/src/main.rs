@@ -55,6 +55,16 @@ async fn build() -> anyhow::Result<Deps> {
 async fn handle(deps: &Deps, event: LambdaEvent<LoadRequest>) -> Result<LoadResponse, Error> {
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64;
     let deadline = Instant::now() + Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
+    let started = Instant::now();
     let loader = Loader { mappings: LoaderMappings::load(&deps.clients.s3, &deps.mappings_dir).await?, ..deps.loader.clone() };
-    Ok(loader.run_until(&event.payload, Some(deadline)).await?)
+    let response = loader.run_until(&event.payload, Some(deadline)).await?;
+    let metrics = shared::metrics::Recorder::default();
+    use shared::metrics::Unit;
+    // Rows read: the steps count them as `<entity>_read` (or `rows_read`).
+    let read: u64 = response.counts.iter().filter(|(k, _)| k.ends_with("_read")).map(|(_, n)| n).sum();
+    metrics.add("LoaderRowsRead", Unit::Count, read as f64);
+    metrics.add("LoaderIssues", Unit::Count, response.counts.get("issues").copied().unwrap_or(0) as f64);
+    metrics.sample("LoaderInvocationTime", Unit::Milliseconds, started.elapsed().as_secs_f64() * 1000.0);
+    shared::metrics::flush(&metrics, "loader");
+    Ok(response)
 }

@@ -24,5 +24,7 @@ async fn build() -> anyhow::Result<Worker> {
 }
 
 async fn handle(worker: &Worker, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
-    Ok(worker.handle_batch(event.payload).await)
+    let response = worker.handle_batch(event.payload).await;
+    shared::metrics::flush(&worker.metrics, "worker");
+    Ok(response)
 }

@@ -1,6 +1,7 @@
 //! Adapters: the ports implemented over AWS (through the real SDK clients), the local
 //! filesystem, MySQL, and memory (for unit tests).
 
+pub mod cloudformation;
 pub mod dlq;
 pub mod dynamodb;
 pub mod memory;
