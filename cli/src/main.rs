@@ -79,6 +79,9 @@ enum Command {
         #[command(subcommand)]
         command: DlqCommand,
     },
+    /// The migration report: the file move's figures, sizes, throughput over time and issues
+    /// by reason (the DLQ's and the loader's); with --html, one self-contained page of charts.
+    Report(ReportArgs),
     /// Send again the files whose manifest status is one of --status (e.g. `missing` after
     /// files were restored on EFS, or `failed`). Locally the workers run until the queue drains.
     Rerun(RerunArgs),
@@ -95,6 +98,18 @@ struct StatusArgs {
     /// With --watch: stop once the work queue is empty (nothing visible or in flight).
     #[arg(long)]
     until_empty: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// Also write the report as one self-contained HTML page (inline SVG charts, no script).
+    #[arg(long)]
+    html: Option<PathBuf>,
+    /// Where the loader's migration_issues.csv is (directory or s3:// prefix), if it has run.
+    #[arg(long, env = "REPORT_DIR")]
+    report_dir: Option<String>,
     #[arg(long)]
     json: bool,
 }
@@ -196,15 +211,17 @@ struct SampleArgs {
     coi_profiles: bool,
 }
 
+/// What running the inventory (or the workers) in this process needs; with --stack the
+/// deployed functions use their own configuration instead.
 #[derive(Args, Clone)]
 struct SourceArgs {
     #[arg(long, env = "LEGACY_DATABASE_URL", hide_env_values = true)]
-    legacy_url: String,
+    legacy_url: Option<String>,
     #[arg(long, env = "EFS_ROOT")]
-    efs_root: PathBuf,
+    efs_root: Option<PathBuf>,
     /// Directory or s3:// prefix holding id_mapping_accounts.csv.
     #[arg(long, env = "MAPPINGS_DIR")]
-    mappings_dir: String,
+    mappings_dir: Option<String>,
     /// Rows per page.
     #[arg(long, default_value_t = 500)]
     page_size: u32,
@@ -222,6 +239,10 @@ struct InventoryArgs {
     /// Stop after this many pages; the next run continues from the stored cursor.
     #[arg(long)]
     max_pages: Option<u64>,
+    /// Invoke this deployed inventory function (with --stack: `<stack>-inventory`) instead of
+    /// running the inventory here, following its continuations until the run is done.
+    #[arg(long, env = "DTX_INVENTORY_FUNCTION")]
+    function: Option<String>,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -260,7 +281,7 @@ struct RunFlags {
 
 impl RunFlags {
     fn request(&self, dry_run: bool, max_pages: Option<u64>) -> InventoryRequest {
-        InventoryRequest { dry_run, force: self.force, restart: self.restart, areas: self.areas.clone(), max_pages, rerun: Vec::new() }
+        InventoryRequest { dry_run, force: self.force, restart: self.restart, areas: self.areas.clone(), max_pages, ..Default::default() }
     }
 }
 
@@ -350,6 +371,7 @@ async fn main() -> Result<()> {
         Command::Status(args) => status(&cli.target, args).await?,
         Command::Dlq { command } => dlq(&cli.target, command).await?,
         Command::Rerun(args) => rerun(&cli.target, args).await?,
+        Command::Report(args) => report(&cli.target, args).await?,
         Command::Manifest { command: ManifestCommand::Verify } => {
             let (clients, resources) = connect(&cli.target).await?;
             if !verify(&clients, &resources).await? {
@@ -427,11 +449,20 @@ async fn sample(args: &SampleArgs) -> Result<()> {
     Ok(())
 }
 
+impl SourceArgs {
+    fn efs_root(&self) -> Result<&Path> {
+        self.efs_root.as_deref().context("running here needs --efs-root / EFS_ROOT (the mounted file system), or --stack to use the deployed functions")
+    }
+}
+
 async fn build_inventory(clients: &AwsClients, resources: &Resources, args: &SourceArgs, local: bool) -> Result<Inventory> {
-    let legacy = shared::legacy::connect(&args.legacy_url, 4).await.context("connecting to the legacy database")?;
+    let need = |value: &Option<String>, what: &str| value.clone().with_context(|| format!("running the inventory here needs {what} (or --stack to invoke the deployed one)"));
+    let legacy_url = need(&args.legacy_url, "--legacy-url / LEGACY_DATABASE_URL")?;
+    let mappings_dir = need(&args.mappings_dir, "--mappings-dir / MAPPINGS_DIR")?;
+    let legacy = shared::legacy::connect(&legacy_url, 4).await.context("connecting to the legacy database")?;
     shared::legacy::validate_schema(&legacy, shared::legacy::LEGACY_DDL, &shared::legacy::FILE_MOVE_TABLES).await?;
-    let accounts = shared::mappings::load_accounts(&clients.s3, &args.mappings_dir).await?;
-    let source = MountedSource::new(&args.efs_root)?;
+    let accounts = shared::mappings::load_accounts(&clients.s3, &mappings_dir).await?;
+    let source = MountedSource::new(args.efs_root()?)?;
     let options = shared::wiring::InventoryOptions {
         page_size: args.page_size,
         send_concurrency: 8,
@@ -443,9 +474,21 @@ async fn build_inventory(clients: &AwsClients, resources: &Resources, args: &Sou
 
 async fn inventory(target: &Target, args: &InventoryArgs) -> Result<()> {
     let (clients, resources) = connect(target).await?;
-    let inventory = build_inventory(&clients, &resources, &args.source, target.endpoint.is_some()).await?;
     let request = args.run.request(args.dry_run, args.max_pages);
-    let response = inventory.run(&request, None).await?;
+    let function = args.function.clone().or_else(|| target.stack.as_ref().map(|s| format!("{s}-inventory")));
+    let response = match function {
+        // The deployed function, invoked until its run is done (it stops before its deadline).
+        Some(function) => {
+            let json = args.json;
+            shared::inventory::drive_remote(&clients.lambda, &function, &request, |r| {
+                if !r.done && !json {
+                    eprintln!("inventory: {} rows, {} sent so far; continuing from {:?}", r.totals.rows, r.totals.sent, r.cursor);
+                }
+            })
+            .await?
+        }
+        None => build_inventory(&clients, &resources, &args.source, target.endpoint.is_some()).await?.run(&request, None).await?,
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&response)?);
     } else if let Some(report) = &response.report {
@@ -484,7 +527,7 @@ async fn move_locally(
 ) -> Result<()> {
     let inventory = build_inventory(clients, resources, source_args, true).await?;
     let settings = WorkerSettings::from_env()?;
-    let source = MountedSource::new(&source_args.efs_root)?;
+    let source = MountedSource::new(source_args.efs_root()?)?;
     let worker = Arc::new(shared::wiring::worker(clients, resources, settings, Arc::new(source)));
     let esm = LocalEventSource {
         sqs: clients.sqs.clone(),
@@ -589,6 +632,38 @@ async fn status(target: &Target, args: &StatusArgs) -> Result<()> {
             }
         }
     }
+}
+
+async fn report(target: &Target, args: &ReportArgs) -> Result<()> {
+    let (clients, resources) = connect(target).await?;
+    let queue = shared::adapters::sqs::queue_depth(&clients.sqs, &resources.queue_url).await?;
+    let dlq = shared::adapters::sqs::queue_depth(&clients.sqs, &resources.dlq_url).await?;
+    let records = shared::wiring::manifest(&clients, &resources).scan_all().await?;
+    let letters = shared::wiring::dead_letter_queue(&clients, &resources).list().await?;
+    let now = chrono::Utc::now();
+    let issues = match &args.report_dir {
+        Some(dir) => match shared::loader::output::ReportSink::new(dir, &clients.s3).read("migration_issues.csv").await {
+            Ok((bytes, _)) => Some(bytes),
+            Err(e) => {
+                eprintln!("loader issues not included ({e})");
+                None
+            }
+        },
+        None => None,
+    };
+    let status = shared::status::MoveStatus::new(queue, dlq, &records, now);
+    let report = shared::report::MigrationReport::build(status, &records, &letters, issues.as_deref(), now)
+        .context("reading the loader's migration_issues.csv")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render_text());
+    }
+    if let Some(path) = &args.html {
+        std::fs::write(path, report.render_html()).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
 }
 
 async fn dlq(target: &Target, command: &DlqCommand) -> Result<()> {

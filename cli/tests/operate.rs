@@ -158,7 +158,49 @@ async fn status_dlq_list_redrive_and_rerun_lose_and_duplicate_nothing() {
     let text = stack.dtx(&["rerun", "--status", "missing"]);
     assert!(text.as_str().unwrap().contains(" 0 messages sent"), "{text}");
 
+    // The report, as text and as an HTML page that headless Chromium renders.
+    let reports = stack._dir.path().join("reports");
+    std::fs::create_dir_all(&reports).unwrap();
+    std::fs::write(reports.join("migration_issues.csv"), "entity,legacy_id,step,reason,detail\ncertificate,7,certificates,customer not mapped,\n").unwrap();
+    let html = reports.join("report.html");
+    let json = stack.dtx(&["report", "--json", "--html", html.to_str().unwrap(), "--report-dir", reports.to_str().unwrap()]);
+    assert_eq!(json["status"]["manifest"]["rows"].as_u64().unwrap() as usize, rows.len(), "{json:#}");
+    let issues: BTreeMap<String, u64> = serde_json::from_value(json["issues"].clone()).map(|v: Vec<(String, u64)>| v.into_iter().collect()).unwrap();
+    assert_eq!(issues.get("certificates: customer not mapped"), Some(&1));
+    // The DLQ still holds the rejected messages and the second round's missing ones.
+    assert_eq!(issues.get("dlq: missing").map(|n| *n as usize), Some(missing - 1), "{issues:?}");
+    assert_eq!(issues.get("dlq: rejected").map(|n| *n as usize), Some(rejected), "{issues:?}");
+    render_in_chromium(&html, &stack._dir.path().join("chromium"));
+
     stack.legacy.drop_database().await;
+}
+
+/// Opens the page in headless Chromium (Debian's `chromium`, installed by infra/local/test.sh):
+/// the rendered DOM holds every chart with its bars, and the screenshot is not a blank page.
+fn render_in_chromium(page: &Path, profile: &Path) {
+    let chromium = |extra: &[&str]| {
+        Command::new("chromium")
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking"])
+            .args(["--disable-component-update", "--disable-sync", "--window-size=1200,1800"])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .args(extra)
+            .arg(format!("file://{}", page.display()))
+            .output()
+            .expect("chromium is installed (infra/local/test.sh installs Debian's chromium)")
+    };
+    let dom = chromium(&["--dump-dom"]);
+    assert!(dom.status.success(), "{}", String::from_utf8_lossy(&dom.stderr));
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    for id in ["areas", "sizes", "throughput", "issues"] {
+        assert!(dom.contains(&format!("<svg id=\"{id}\"")), "chart {id} not rendered:\n{dom}");
+    }
+    assert!(dom.matches("<rect ").count() >= 10, "{dom}");
+    let shot = page.with_extension("png");
+    let out = chromium(&[&format!("--screenshot={}", shot.display())]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let png = std::fs::read(&shot).expect("screenshot written");
+    assert_eq!(&png[1..4], b"PNG");
+    assert!(png.len() > 20_000, "a {} byte screenshot looks blank", png.len());
 }
 
 /// `--stack` reads the resources from the stack's CloudFormation outputs (moto's CloudFormation

@@ -72,6 +72,8 @@ cat "$REPORT_DIR/migration_report.txt"
 echo
 # Verify exits non-zero (and the quick start with it) when any check does not hold.
 "$BIN" load --step verify --report-dir "$REPORT_DIR" | tee "$REPORT_DIR/load_verify.txt"
+# The operator's report: figures and charts of the file move plus the loader's issues.
+"$BIN" report --html "$REPORT_DIR/migration_report.html" --report-dir "$REPORT_DIR" > "$REPORT_DIR/report.txt"
 echo
 echo "Issues flagged by the loader: $(($(wc -l < "$REPORT_DIR/migration_issues.csv") - 1)) (migration_issues.csv)"
-echo "Reports in $REPORT_DIR (dry_run_report.txt, move_report.txt, file_manifest.csv, dry_run_migration_report.txt, migration_report.txt, migration_issues.csv, id_mapping_*.csv, verification_report.txt, load_<step>.txt)"
+echo "Reports in $REPORT_DIR (dry_run_report.txt, move_report.txt, file_manifest.csv, dry_run_migration_report.txt, migration_report.txt, migration_issues.csv, id_mapping_*.csv, verification_report.txt, load_<step>.txt, report.txt, migration_report.html)"

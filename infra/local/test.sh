@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The test command: starts the local services (PostgreSQL, MariaDB, moto), lints the SAM
-# template, checks clippy, then runs every unit and integration test.
+# The test command: starts the local services (PostgreSQL, MariaDB, moto), installs Debian's
+# chromium if missing (the HTML report is rendered headless), lints the SAM template, checks
+# clippy, then runs every unit and integration test.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash infra/local/services.sh
+bash infra/local/chromium.sh
 export DTX_TEST_AWS_ENDPOINT
 DTX_TEST_AWS_ENDPOINT="$(bash infra/local/moto.sh start)"
 bash infra/check-template.sh

@@ -54,6 +54,9 @@ pub struct InventoryRequest {
     /// after operators restored files on EFS, or `failed`), and nothing else. A rerun keeps
     /// its own cursor ([`InventoryRequest::run_id`]), so it never disturbs the main run's.
     pub rerun: Vec<crate::model::FileStatus>,
+    /// The caller invokes again with the cursor (`dtx-migrate inventory --stack`), so the
+    /// function must not continue itself as well.
+    pub caller_continues: bool,
 }
 
 impl InventoryRequest {
@@ -485,5 +488,42 @@ impl DryRunReport {
             o.push_str(&format!("  {} x {reason}\n      {}{more}\n", keys.len(), shown.join(", ")));
         }
         o
+    }
+}
+
+/// Drives the deployed inventory function from an operator's machine: invokes it
+/// synchronously, and again while it answers "not done" (it stopped before its deadline; the
+/// cursor is in the runs table), until the run is done. `progress` sees every answer. An
+/// answer that made no progress (same cursor, no rows) twice in a row is an error, and so is
+/// the function's own failure; rerunning continues from the stored cursor.
+pub async fn drive_remote(
+    client: &aws_sdk_lambda::Client,
+    function: &str,
+    request: &InventoryRequest,
+    mut progress: impl FnMut(&InventoryResponse),
+) -> Result<InventoryResponse, PortError> {
+    use crate::adapters::lambda::{invoke_json, Invoked};
+    const WHAT: &str = "invoking the inventory function";
+    let mut request = InventoryRequest { caller_continues: true, ..request.clone() };
+    let mut last_cursor = None;
+    let mut idle = 0;
+    loop {
+        let response: InventoryResponse = match invoke_json(client, function, &request, WHAT).await? {
+            Invoked::Answer(r) => r,
+            Invoked::FunctionError { kind, message } => {
+                return Err(PortError::permanent(WHAT, format!("{function} failed ({kind}): {message}; run again to continue from its stored cursor")))
+            }
+        };
+        progress(&response);
+        if response.done {
+            return Ok(response);
+        }
+        idle = if response.cursor == last_cursor && response.counts.rows == 0 { idle + 1 } else { 0 };
+        if idle >= 2 {
+            return Err(PortError::permanent(WHAT, format!("{function} made no progress from cursor {:?} twice", response.cursor)));
+        }
+        last_cursor = response.cursor;
+        // A continuation: never restart again.
+        request.restart = false;
     }
 }

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod model;
 pub mod paths;
 pub mod ports;
+pub mod report;
 pub mod sample;
 pub mod secrets;
 pub mod source;

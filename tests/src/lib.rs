@@ -459,3 +459,69 @@ pub async fn generated_sample(spec: &SampleSpec) -> GeneratedSample {
     std::fs::write(reports.join("file_manifest.csv"), sample_manifest_csv(&summary)).unwrap();
     GeneratedSample { legacy, target, summary, root, mappings_dir, reports, dir }
 }
+
+/// A function's answer to one Invoke: the `X-Amz-Function-Error` kind (when it failed) and
+/// the payload.
+pub type InvokeAnswer = (Option<&'static str>, Vec<u8>);
+
+/// A minimal Lambda Invoke endpoint (Lambda itself cannot run here: the emulator would need
+/// Docker). Every request goes to `handle(function name, payload)`, built by `make` on the
+/// endpoint's own thread and runtime, so, like Lambda, it runs apart from the caller. Returns
+/// the endpoint URL for the real aws-sdk-lambda client.
+pub fn serve_lambda<H, F>(make: impl FnOnce() -> H + Send + 'static) -> String
+where
+    H: Fn(String, Vec<u8>) -> F,
+    F: std::future::Future<Output = InvokeAnswer>,
+{
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async move {
+            listener.set_nonblocking(true).unwrap();
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let handle = make();
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let mut stream = BufReader::new(stream);
+                // One HTTP/1.1 request, Content-Length framed, as the SDK sends it.
+                let mut line = String::new();
+                stream.read_line(&mut line).await.unwrap();
+                let path = line.split_whitespace().nth(1).unwrap_or_default().to_string();
+                let mut length = 0usize;
+                loop {
+                    let mut header = String::new();
+                    stream.read_line(&mut header).await.unwrap();
+                    let header = header.trim_end();
+                    if header.is_empty() {
+                        break;
+                    }
+                    if let Some((name, value)) = header.split_once(':') {
+                        if name.eq_ignore_ascii_case("content-length") {
+                            length = value.trim().parse().unwrap_or(0);
+                        }
+                    }
+                }
+                let mut body = vec![0; length];
+                stream.read_exact(&mut body).await.unwrap();
+                let function = path
+                    .strip_prefix("/2015-03-31/functions/")
+                    .and_then(|rest| rest.strip_suffix("/invocations"))
+                    .unwrap_or_else(|| panic!("unexpected request {path}"))
+                    .to_string();
+                let (error, payload) = handle(function, body).await;
+                let mut head = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n", payload.len());
+                if let Some(kind) = error {
+                    head.push_str(&format!("X-Amz-Function-Error: {kind}\r\n"));
+                }
+                head.push_str("\r\n");
+                let stream = stream.get_mut();
+                stream.write_all(head.as_bytes()).await.unwrap();
+                stream.write_all(&payload).await.unwrap();
+                stream.shutdown().await.unwrap();
+            }
+        });
+    });
+    endpoint
+}

@@ -9,7 +9,6 @@ use shared::loader::remote::RemoteLoader;
 use shared::loader::runner::{LoadError, LoadRequest, LoadResponse, Loader, LoaderMappings};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tests::{MysqlFixture, PgFixture};
 
 const FUNCTION: &str = "dtx-test-loader";
@@ -17,73 +16,32 @@ const FAILING_FUNCTION: &str = "dtx-test-broken";
 /// Answers "not done" without ever moving past its first cursor.
 const STUCK_FUNCTION: &str = "dtx-test-stuck";
 
-/// One HTTP/1.1 request: the path and the body (Content-Length framed, as the SDK sends it).
-async fn read_request(stream: &mut BufReader<tokio::net::TcpStream>) -> std::io::Result<(String, Vec<u8>)> {
-    let mut line = String::new();
-    stream.read_line(&mut line).await?;
-    let path = line.split_whitespace().nth(1).unwrap_or_default().to_string();
-    let mut length = 0usize;
-    loop {
-        let mut header = String::new();
-        stream.read_line(&mut header).await?;
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':') {
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.trim().parse().unwrap_or(0);
-            }
-        }
-    }
-    let mut body = vec![0; length];
-    stream.read_exact(&mut body).await?;
-    Ok((path, body))
-}
-
 /// Serves Invoke for FUNCTION (the loader, one chunk per invocation), FAILING_FUNCTION (a
-/// function error, as when the runtime dies) and STUCK_FUNCTION; counts invocations. Like
-/// Lambda, it runs apart from the caller: its own thread, runtime and database pools.
+/// function error, as when the runtime dies) and STUCK_FUNCTION; counts invocations.
 fn serve_invoke(make_loader: impl FnOnce() -> Loader + Send + 'static, invocations: Arc<AtomicUsize>) -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async move {
-            listener.set_nonblocking(true).unwrap();
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            let loader = make_loader();
-            loop {
-                let (stream, _) = listener.accept().await.unwrap();
-                let mut stream = BufReader::new(stream);
-                let (path, body) = read_request(&mut stream).await.unwrap();
+    tests::serve_lambda(move || {
+        let loader = Arc::new(make_loader());
+        move |function: String, body: Vec<u8>| {
+            let (loader, invocations) = (loader.clone(), invocations.clone());
+            async move {
                 invocations.fetch_add(1, Ordering::SeqCst);
-                let (error_header, payload) = if path == format!("/2015-03-31/functions/{FUNCTION}/invocations") {
-                    let request: LoadRequest = serde_json::from_slice(&body).unwrap();
-                    match loader.run(&LoadRequest { max_chunks: Some(1), ..request }).await {
-                        Ok(response) => (None, serde_json::to_vec(&response).unwrap()),
-                        Err(e) => (Some("Unhandled"), serde_json::to_vec(&serde_json::json!({"errorType": "LoadError", "errorMessage": e.to_string()})).unwrap()),
+                match function.as_str() {
+                    FUNCTION => {
+                        let request: LoadRequest = serde_json::from_slice(&body).unwrap();
+                        match loader.run(&LoadRequest { max_chunks: Some(1), ..request }).await {
+                            Ok(response) => (None, serde_json::to_vec(&response).unwrap()),
+                            Err(e) => (Some("Unhandled"), serde_json::to_vec(&serde_json::json!({"errorType": "LoadError", "errorMessage": e.to_string()})).unwrap()),
+                        }
                     }
-                } else if path == format!("/2015-03-31/functions/{FAILING_FUNCTION}/invocations") {
-                    (Some("Unhandled"), br#"{"errorType":"Runtime.ExitError","errorMessage":"RequestId: 1 Error: Runtime exited with error: signal: killed"}"#.to_vec())
-                } else if path == format!("/2015-03-31/functions/{STUCK_FUNCTION}/invocations") {
-                    (None, br#"{"step":"certificates","done":false,"cursor":{"after_id":1},"counts":{"certificates_read":0}}"#.to_vec())
-                } else {
-                    panic!("unexpected request {path}");
-                };
-                let mut head = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n", payload.len());
-                if let Some(kind) = error_header {
-                    head.push_str(&format!("X-Amz-Function-Error: {kind}\r\n"));
+                    FAILING_FUNCTION => {
+                        (Some("Unhandled"), br#"{"errorType":"Runtime.ExitError","errorMessage":"RequestId: 1 Error: Runtime exited with error: signal: killed"}"#.to_vec())
+                    }
+                    STUCK_FUNCTION => (None, br#"{"step":"certificates","done":false,"cursor":{"after_id":1},"counts":{"certificates_read":0}}"#.to_vec()),
+                    other => panic!("unexpected function {other}"),
                 }
-                head.push_str("\r\n");
-                let stream = stream.get_mut();
-                stream.write_all(head.as_bytes()).await.unwrap();
-                stream.write_all(&payload).await.unwrap();
-                stream.shutdown().await.unwrap();
             }
-        });
-    });
-    endpoint
+        }
+    })
 }
 
 async fn legacy() -> MysqlFixture {

@@ -54,7 +54,7 @@ async fn handle(deps: &Deps, event: LambdaEvent<InventoryRequest>) -> Result<Inv
     let metrics = shared::metrics::Recorder::default();
     metrics.add("MessagesSent", shared::metrics::Unit::Count, response.counts.sent as f64);
     shared::metrics::flush(&metrics, "inventory");
-    if !response.done && deps.self_invoke {
+    if !response.done && deps.self_invoke && !request.caller_continues {
         // The cursor is persisted; the continuation only needs the same flags, minus restart.
         let next = InventoryRequest { restart: false, ..request };
         let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME")?;

@@ -4,6 +4,7 @@
 pub mod cloudformation;
 pub mod dlq;
 pub mod dynamodb;
+pub mod lambda;
 pub mod memory;
 pub mod s3;
 pub mod sqs;
