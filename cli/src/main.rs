@@ -725,9 +725,12 @@ async fn rerun(target: &Target, args: &RerunArgs) -> Result<()> {
     if target.endpoint.is_some() {
         return move_locally(&clients, &resources, &args.source, (args.pollers, args.batch_size), &request, None).await;
     }
-    // On AWS the deployed workers take the messages from the queue.
-    let inventory = build_inventory(&clients, &resources, &args.source, false).await?;
-    let response = inventory.run(&request, None).await?;
+    // On AWS the deployed workers take the messages from the queue; the inventory pass runs in
+    // the deployed function with --stack, else here.
+    let response = match &target.stack {
+        Some(stack) => shared::inventory::drive_remote(&clients.lambda, &format!("{stack}-inventory"), &request, |_| {}).await?,
+        None => build_inventory(&clients, &resources, &args.source, false).await?.run(&request, None).await?,
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&response)?);
     } else {
