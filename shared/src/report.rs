@@ -182,19 +182,22 @@ fn status_color(status: &str) -> &'static str {
     STATUS_COLORS.iter().find(|(s, _)| *s == status).map_or("#9e9e9e", |(_, c)| c)
 }
 
+const NO_DATA: &str = "<p class=\"empty\">No data.</p>\n";
+
+fn svg_open(id: &str, width: f64, height: f64) -> String {
+    format!("<svg id=\"{id}\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" role=\"img\" aria-label=\"{id} chart\">\n")
+}
+
 /// Vertical bars, one per (label, value), with the value above each bar.
 fn bar_chart(id: &str, bars: &[(String, u64)], unit: &str) -> String {
     if bars.is_empty() {
-        return "<p class=\"empty\">No data.</p>\n".into();
+        return NO_DATA.into();
     }
     let max = bars.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
     // The rotated labels reach left of their bar: the first bar starts after a margin.
     let (bar_w, gap, chart_h, label_h, margin) = (28.0, 8.0, 160.0, 90.0, 70.0);
     let width = margin + bars.len() as f64 * (bar_w + gap) + gap;
-    let mut svg = format!(
-        "<svg id=\"{id}\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{:.0}\" role=\"img\" aria-label=\"{id} chart\">\n",
-        chart_h + label_h + 20.0
-    );
+    let mut svg = svg_open(id, width, chart_h + label_h + 20.0);
     for (i, (label, n)) in bars.iter().enumerate() {
         let x = margin + gap + i as f64 * (bar_w + gap);
         let h = chart_h * *n as f64 / max as f64;
@@ -212,15 +215,11 @@ fn bar_chart(id: &str, bars: &[(String, u64)], unit: &str) -> String {
 /// One horizontal bar per (label, value), labels on the left: for long labels.
 fn horizontal_bars(id: &str, bars: &[(String, u64)], unit: &str) -> String {
     if bars.is_empty() {
-        return "<p class=\"empty\">No data.</p>\n".into();
+        return NO_DATA.into();
     }
     let max = bars.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
     let (label_w, bar_w, row_h) = (380.0, 360.0, 20.0);
-    let mut svg = format!(
-        "<svg id=\"{id}\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{:.0}\" height=\"{:.0}\" role=\"img\" aria-label=\"{id} chart\">\n",
-        label_w + bar_w + 60.0,
-        bars.len() as f64 * row_h + 10.0
-    );
+    let mut svg = svg_open(id, label_w + bar_w + 60.0, bars.len() as f64 * row_h + 10.0);
     for (row, (label, n)) in bars.iter().enumerate() {
         let y = 5.0 + row as f64 * row_h;
         let w = bar_w * *n as f64 / max as f64;
@@ -238,15 +237,11 @@ fn horizontal_bars(id: &str, bars: &[(String, u64)], unit: &str) -> String {
 /// One horizontal bar per area, split by status, with a legend.
 fn stacked_bars(by_area: &BTreeMap<String, BTreeMap<String, u64>>) -> String {
     if by_area.is_empty() {
-        return "<p class=\"empty\">No data.</p>\n".into();
+        return NO_DATA.into();
     }
     let max = by_area.values().map(|s| s.values().sum::<u64>()).max().unwrap_or(0).max(1);
     let (label_w, bar_w, row_h) = (110.0, 520.0, 26.0);
-    let mut svg = format!(
-        "<svg id=\"areas\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{:.0}\" height=\"{:.0}\" role=\"img\" aria-label=\"status by area chart\">\n",
-        label_w + bar_w + 60.0,
-        by_area.len() as f64 * row_h + 10.0
-    );
+    let mut svg = svg_open("areas", label_w + bar_w + 60.0, by_area.len() as f64 * row_h + 10.0);
     for (row, (area, statuses)) in by_area.iter().enumerate() {
         let y = 5.0 + row as f64 * row_h;
         svg.push_str(&format!("<text x=\"0\" y=\"{:.1}\">{}</text>\n", y + 15.0, esc(area)));

@@ -9,10 +9,7 @@ use chrono::{DateTime, Utc};
 use shared::loader::book;
 use shared::loader::rollback::{self, RollbackError, RollbackReport, COLUMN_RESETS, REGISTRY, SOFT_REFERENCES};
 use shared::loader::runner::{LoadRequest, Loader, LoaderMappings, Step};
-use shared::manifest::ManifestRecord;
-use shared::message::{LegacyIds, SourceRef};
-use shared::model::FileStatus;
-use shared::sample::{ExpectedOutcome, SampleSpec, SampleSummary};
+use shared::sample::{ExpectedOutcome, SampleSpec};
 use std::collections::{BTreeMap, BTreeSet};
 use tests::{MysqlFixture, PgFixture};
 
@@ -20,41 +17,6 @@ use tests::{MysqlFixture, PgFixture};
 /// reports only).
 fn writing_steps() -> Vec<Step> {
     Step::ALL.into_iter().filter(|s| (2..=12).contains(&s.number())).collect()
-}
-
-/// The manifest the file move would produce for the sample (as migration_e2e.rs builds it).
-fn manifest_csv(summary: &SampleSummary) -> Vec<u8> {
-    let rows: Vec<ManifestRecord> = summary
-        .expected
-        .values()
-        .map(|e| {
-            let attachment_id = match SourceRef::parse_key(&e.source_key) {
-                Some(SourceRef::Attachment(id)) => Some(id),
-                _ => None,
-            };
-            let (status, hash, size) = match (&e.outcome, &e.account_id) {
-                (ExpectedOutcome::Present { sha256_hex, size }, Some(_)) => (FileStatus::Moved, Some(sha256_hex.clone()), Some(*size)),
-                (ExpectedOutcome::Missing, _) => (FileStatus::Missing, None, None),
-                _ => (FileStatus::Rejected, None, None),
-            };
-            ManifestRecord {
-                source_key: e.source_key.clone(),
-                area: e.area.parse().ok(),
-                account_id: e.account_id.clone(),
-                s3_key: hash.as_ref().map(|h| format!("org_{}/{}/{h}.pdf", e.account_id.clone().unwrap_or_default(), e.area)),
-                file_uid: hash.as_ref().map(|h| format!("{h}_20261125000000000000")),
-                content_hash: hash,
-                size,
-                ids: LegacyIds { attachment_id, ..Default::default() },
-                original_filename: "file.pdf".into(),
-                status: Some(status),
-                ..Default::default()
-            }
-        })
-        .collect();
-    let mut out = Vec::new();
-    shared::manifest::write_csv(&rows, &mut out).unwrap();
-    out
 }
 
 /// The generated sample in MariaDB, its DTX 2.0 stand-ins in PostgreSQL, plus DTX 2.0 rows of
@@ -83,7 +45,7 @@ impl Rehearsal {
         let spec = SampleSpec { large_file_bytes: 0, max_small_file_bytes: 4 * 1024, ..Default::default() };
         let summary = shared::sample::generate(&legacy.pool, &root, &mappings, &spec).await.unwrap();
         shared::sample::seed_target(&target.pool, &summary).await.unwrap();
-        std::fs::write(reports.join("file_manifest.csv"), manifest_csv(&summary)).unwrap();
+        std::fs::write(reports.join("file_manifest.csv"), tests::sample_manifest_csv(&summary)).unwrap();
         let s3 = shared::config::AwsClients::for_endpoint("http://127.0.0.1:1").await.s3;
         let loader = tests::loader(&legacy, &target, LoaderMappings::load(&s3, mappings.to_str().unwrap()).await.unwrap(), &reports, 25);
 

@@ -435,39 +435,16 @@ async fn a_target_without_bookkeeping_cannot_be_verified() {
 /// The file move's manifest for the generated sample (as migration_e2e builds it), and the
 /// stored files uploaded to the bucket as the worker stores them.
 async fn sample_manifest(summary: &shared::sample::SampleSummary, root: &std::path::Path, objects: &S3Objects) -> Vec<u8> {
-    use shared::message::SourceRef;
-    use shared::sample::ExpectedOutcome;
     let mut rows: Vec<ManifestRecord> = Vec::new();
     for e in summary.expected.values() {
-        let attachment_id = match SourceRef::parse_key(&e.source_key) {
-            Some(SourceRef::Attachment(id)) => Some(id),
-            _ => None,
-        };
-        let (status, hash, size) = match (&e.outcome, &e.account_id) {
-            (ExpectedOutcome::Present { sha256_hex, size }, Some(_)) => (FileStatus::Moved, Some(sha256_hex.clone()), Some(*size)),
-            (ExpectedOutcome::Missing, _) => (FileStatus::Missing, None, None),
-            _ => (FileStatus::Rejected, None, None),
-        };
-        let s3_key = hash.as_ref().map(|h| format!("org_{}/{}/{h}.pdf", e.account_id.clone().unwrap_or_default(), e.area));
-        if let (Some(key), Some(path)) = (&s3_key, &e.relative_path) {
+        let row = tests::sample_manifest_record(e);
+        if let (Some(key), Some(path)) = (&row.s3_key, &e.relative_path) {
             let bytes = std::fs::read(root.join(path)).unwrap();
             let digest = sha256(&bytes);
             // Duplicates share a key: the first upload stores it, the others find it there.
             objects.put_object(key, bytes, &to_b64(&digest), &[("sha256".into(), to_hex(&digest))]).await.unwrap();
         }
-        rows.push(ManifestRecord {
-            source_key: e.source_key.clone(),
-            area: e.area.parse().ok(),
-            account_id: e.account_id.clone(),
-            s3_key,
-            file_uid: hash.as_ref().map(|h| format!("{h}_20261125000000000000")),
-            content_hash: hash,
-            size,
-            ids: LegacyIds { attachment_id, ..Default::default() },
-            original_filename: "file.pdf".into(),
-            status: Some(status),
-            ..Default::default()
-        });
+        rows.push(row);
     }
     let mut out = Vec::new();
     shared::manifest::write_csv(&rows, &mut out).unwrap();

@@ -90,6 +90,15 @@ impl DeadLetter {
     }
 }
 
+/// What [`DeadLetterQueue::walk`] does with a received message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Visit {
+    /// Keep it in the DLQ: made visible again when the walk ends.
+    Hold,
+    /// It was deleted.
+    Consumed,
+}
+
 /// The DLQ and the work queue it drains back into.
 #[derive(Clone)]
 pub struct DeadLetterQueue {
@@ -175,11 +184,11 @@ impl DeadLetterQueue {
         Ok(visible == 0 || *empty_rounds >= EMPTY_ROUNDS)
     }
 
-    /// Every message in the DLQ, without consuming any, in receive order.
-    pub async fn list(&self) -> Result<Vec<DeadLetter>, PortError> {
-        let mut seen = HashSet::new();
-        let mut listed = Vec::new();
-        let mut handles = Vec::new();
+    /// Receives every message once (SQS may hand one out twice: `visit` sees each delivery)
+    /// and hands it to `visit`; the messages `visit` holds are made visible again at the end,
+    /// also when a receive or `visit` failed part-way.
+    async fn walk(&self, mut visit: impl AsyncFnMut(DeadLetter) -> Result<Visit, PortError>) -> Result<(), PortError> {
+        let mut held = Vec::new();
         let mut empty_rounds = 0;
         let result = async {
             loop {
@@ -193,17 +202,29 @@ impl DeadLetterQueue {
                 empty_rounds = 0;
                 for m in &batch {
                     let letter = DeadLetter::from_message(m);
-                    handles.push(letter.receipt_handle.clone());
-                    if seen.insert(letter.message_id.clone()) {
-                        listed.push(letter);
+                    let handle = letter.receipt_handle.clone();
+                    if visit(letter).await? == Visit::Hold {
+                        held.push(handle);
                     }
                 }
             }
         }
         .await;
-        // Put back what we hold even when a receive failed part-way.
-        self.release(&handles).await?;
-        result?;
+        self.release(&held).await?;
+        result
+    }
+
+    /// Every message in the DLQ, without consuming any, in receive order.
+    pub async fn list(&self) -> Result<Vec<DeadLetter>, PortError> {
+        let mut seen = HashSet::new();
+        let mut listed = Vec::new();
+        self.walk(async |letter: DeadLetter| {
+            if seen.insert(letter.message_id.clone()) {
+                listed.push(letter);
+            }
+            Ok(Visit::Hold)
+        })
+        .await?;
         Ok(listed)
     }
 
@@ -215,51 +236,34 @@ impl DeadLetterQueue {
         let started_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
         let mut done = HashSet::new();
         let mut redriven = Redriven::default();
-        let mut left_handles = Vec::new();
-        let mut empty_rounds = 0;
-        let result = async {
-            loop {
-                let batch = self.receive().await?;
-                if batch.is_empty() {
-                    if self.drained(&mut empty_rounds).await? {
-                        return Ok::<(), PortError>(());
-                    }
-                    continue;
+        self.walk(async |letter: DeadLetter| {
+            if reason.is_some_and(|r| r != letter.reason) || letter.sent_ms > started_ms {
+                if done.insert(letter.message_id.clone()) {
+                    redriven.left += 1;
                 }
-                empty_rounds = 0;
-                for m in &batch {
-                    let letter = DeadLetter::from_message(m);
-                    if reason.is_some_and(|r| r != letter.reason) || letter.sent_ms > started_ms {
-                        if done.insert(letter.message_id.clone()) {
-                            redriven.left += 1;
-                        }
-                        left_handles.push(letter.receipt_handle);
-                        continue;
-                    }
-                    if !done.contains(&letter.message_id) {
-                        self.client
-                            .send_message()
-                            .queue_url(&self.queue_url)
-                            .message_body(&letter.body)
-                            .send()
-                            .await
-                            .map_err(|e| classify("sqs send to work queue (redrive)", e))?;
-                        *redriven.moved.entry(letter.reason.clone()).or_default() += 1;
-                        done.insert(letter.message_id.clone());
-                    }
-                    self.client
-                        .delete_message()
-                        .queue_url(&self.dlq_url)
-                        .receipt_handle(&letter.receipt_handle)
-                        .send()
-                        .await
-                        .map_err(|e| classify("sqs delete from DLQ (redrive)", e))?;
-                }
+                return Ok(Visit::Hold);
             }
-        }
-        .await;
-        self.release(&left_handles).await?;
-        result?;
+            if !done.contains(&letter.message_id) {
+                self.client
+                    .send_message()
+                    .queue_url(&self.queue_url)
+                    .message_body(&letter.body)
+                    .send()
+                    .await
+                    .map_err(|e| classify("sqs send to work queue (redrive)", e))?;
+                *redriven.moved.entry(letter.reason.clone()).or_default() += 1;
+                done.insert(letter.message_id.clone());
+            }
+            self.client
+                .delete_message()
+                .queue_url(&self.dlq_url)
+                .receipt_handle(&letter.receipt_handle)
+                .send()
+                .await
+                .map_err(|e| classify("sqs delete from DLQ (redrive)", e))?;
+            Ok(Visit::Consumed)
+        })
+        .await?;
         Ok(redriven)
     }
 
