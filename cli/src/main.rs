@@ -584,11 +584,16 @@ async fn move_locally(
     Ok(())
 }
 
-async fn move_status(clients: &AwsClients, resources: &Resources) -> Result<shared::status::MoveStatus> {
+/// The queues' depths and the whole manifest, read once, as `status` and `report` use them.
+async fn move_snapshot(clients: &AwsClients, resources: &Resources) -> Result<(shared::status::MoveStatus, Vec<shared::manifest::ManifestRecord>)> {
     let queue = shared::adapters::sqs::queue_depth(&clients.sqs, &resources.queue_url).await?;
     let dlq = shared::adapters::sqs::queue_depth(&clients.sqs, &resources.dlq_url).await?;
     let records = shared::wiring::manifest(clients, resources).scan_all().await?;
-    Ok(shared::status::MoveStatus::new(queue, dlq, &records, chrono::Utc::now()))
+    Ok((shared::status::MoveStatus::new(queue, dlq, &records, chrono::Utc::now()), records))
+}
+
+async fn move_status(clients: &AwsClients, resources: &Resources) -> Result<shared::status::MoveStatus> {
+    Ok(move_snapshot(clients, resources).await?.0)
 }
 
 async fn status(target: &Target, args: &StatusArgs) -> Result<()> {
@@ -636,9 +641,7 @@ async fn status(target: &Target, args: &StatusArgs) -> Result<()> {
 
 async fn report(target: &Target, args: &ReportArgs) -> Result<()> {
     let (clients, resources) = connect(target).await?;
-    let queue = shared::adapters::sqs::queue_depth(&clients.sqs, &resources.queue_url).await?;
-    let dlq = shared::adapters::sqs::queue_depth(&clients.sqs, &resources.dlq_url).await?;
-    let records = shared::wiring::manifest(&clients, &resources).scan_all().await?;
+    let (status, records) = move_snapshot(&clients, &resources).await?;
     let letters = shared::wiring::dead_letter_queue(&clients, &resources).list().await?;
     let now = chrono::Utc::now();
     let issues = match &args.report_dir {
@@ -651,7 +654,6 @@ async fn report(target: &Target, args: &ReportArgs) -> Result<()> {
         },
         None => None,
     };
-    let status = shared::status::MoveStatus::new(queue, dlq, &records, now);
     let report = shared::report::MigrationReport::build(status, &records, &letters, issues.as_deref(), now)
         .context("reading the loader's migration_issues.csv")?;
     if args.json {
