@@ -6,6 +6,7 @@
 
 pub mod adapters;
 pub mod config;
+pub mod crash;
 pub mod error;
 pub mod hashing;
 pub mod inventory;

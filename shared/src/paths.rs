@@ -199,7 +199,8 @@ fn decoded_file_name(rest: &Path) -> Option<PathBuf> {
         return None;
     }
     let decoded = percent_encoding::percent_decode_str(name).decode_utf8().ok()?;
-    if decoded == name || decoded.contains('/') || decoded.contains('\0') || decoded == ".." {
+    // `%2e` must not decode to the directory itself (found by the path_resolve fuzz target).
+    if decoded == name || decoded.contains('/') || decoded.contains('\0') || matches!(decoded.as_ref(), "" | "." | "..") {
         return None;
     }
     Some(rest.with_file_name(decoded.as_ref()))
@@ -374,6 +375,12 @@ mod tests {
         // `100% complete.pdf` is not valid percent-encoding of anything else: no extra candidate.
         let r = PathRules::default().resolve("/efsdata/attachments/certificate_management/1/100% complete.pdf").unwrap();
         assert_eq!(r.candidates.len(), 1);
+        // A name decoding to `.` would name the directory itself: a missing `%2e` file must
+        // stay missing, not be refused as "not a regular file".
+        for name in ["%2e", "%2E", "%2e%2e"] {
+            let r = PathRules::default().resolve(&format!("/efsdata/attachments/certificate_management/7/{name}")).unwrap();
+            assert_eq!(r.candidates.len(), 1, "{name}: {:?}", r.candidates);
+        }
     }
 
     #[test]

@@ -81,6 +81,8 @@ pub struct StoredObject {
     pub checksum_sha256: Option<String>,
     /// The hex SHA-256 we put in the object's metadata.
     pub metadata_sha256: Option<String>,
+    /// The manifest key of the file whose upload created the object (metadata).
+    pub metadata_source_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +103,8 @@ pub trait ObjectStore: Send + Sync {
     /// Completes with `If-None-Match: *`.
     async fn complete_multipart(&self, key: &str, upload_id: &str, parts: &[UploadedPart]) -> Result<PutOutcome, PortError>;
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), PortError>;
+    /// Removes an object (an earlier attempt's copy that no manifest row references).
+    async fn delete_object(&self, key: &str) -> Result<(), PortError>;
     /// Downloads the object, hashing as it streams; returns its SHA-256 and size. Used to
     /// verify objects whose stored checksum is a composite of unknown parts.
     async fn read_sha256(&self, key: &str) -> Result<(crate::hashing::Sha256Digest, u64), PortError>;

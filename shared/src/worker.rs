@@ -7,6 +7,7 @@
 //! files with equal content at the same time all converge on one object and correct rows.
 
 use crate::error::PortError;
+use crate::crash::CrashPoint;
 use crate::hashing::{self, Sha256Digest, StreamingSha256};
 use crate::keys::{self, KeyTemplate};
 use crate::manifest::{ManifestRecord, Outcome, Resolution};
@@ -232,7 +233,11 @@ impl Worker {
     async fn process_message(&self, delivery: &Delivery, message: &FileMessage) -> Result<RecordResult, PortError> {
         let key = message.source.key();
         let uid_ts = keys::uid_timestamp(chrono::Utc::now());
-        let row = self.ports.manifest.begin(message, &uid_ts, &now_rfc3339()).await?;
+        let now = now_rfc3339();
+        let row = self.ports.manifest.begin(message, &uid_ts, &now).await?;
+        // A row first begun at another time means an earlier attempt (maybe one that crashed
+        // after uploading) or a concurrent duplicate; see `remove_own_orphan`.
+        let earlier_attempt = row.first_attempt_at.as_deref() != Some(now.as_str());
         if let Some(status) = row.status {
             if status.is_stored() && !message.force {
                 return Ok(RecordResult::Done(status));
@@ -271,7 +276,8 @@ impl Worker {
             }
         };
         let uid_ts = row.uid_ts.clone().unwrap_or(uid_ts);
-        self.move_file(delivery, message, &row, &account_id, located, &uid_ts).await
+        let attempt = Attempt { uid_ts: &uid_ts, earlier: earlier_attempt };
+        self.move_file(delivery, message, &row, &account_id, located, attempt).await
     }
 
     fn candidates(&self, message: &FileMessage) -> Result<Vec<Candidate>, String> {
@@ -285,8 +291,9 @@ impl Worker {
         row: &ManifestRecord,
         account_id: &str,
         located: Located,
-        uid_ts: &str,
+        attempt: Attempt<'_>,
     ) -> Result<RecordResult, PortError> {
+        let Attempt { uid_ts, earlier: earlier_attempt } = attempt;
         let key = message.source.key();
         let size = located.size;
         let multipart = size > self.settings.multipart_threshold;
@@ -332,12 +339,16 @@ impl Worker {
                 self.verify(&existing_key, size, &digest, first_pass_parts.as_deref()).await?;
                 let (status, dedup_of) =
                     if owner == key { (FileStatus::Moved, None) } else { (FileStatus::Deduplicated, Some(owner)) };
+                if earlier_attempt && existing_key != s3_key {
+                    self.remove_own_orphan(&s3_key, &key).await?;
+                }
                 self.ports.manifest.record(&key, &stored(status, existing_key, dedup_of)).await?;
                 self.count_stored(status, size);
                 return Ok(RecordResult::Done(status));
             }
             ClaimOutcome::Acquired => {}
         }
+        crate::crash::reached(CrashPoint::AfterClaim, &key);
 
         let upload = async {
             let metadata = vec![
@@ -351,6 +362,7 @@ impl Worker {
                 }
                 None => Some(self.upload_multipart(&located, &s3_key, &metadata, &digest, &dedup_key, &key).await?),
             };
+            crate::crash::reached(CrashPoint::AfterUpload, &key);
             self.verify(&s3_key, size, &digest, part_digests.as_deref()).await?;
             if !self.ports.dedup.complete(&dedup_key, &key, &s3_key, size).await? {
                 return Err(PortError::retryable("dedup complete", "lost the content claim to another worker"));
@@ -366,6 +378,7 @@ impl Worker {
             }
             return Err(e);
         }
+        crate::crash::reached(CrashPoint::BeforeRecord, &key);
         self.ports.manifest.record(&key, &stored(FileStatus::Moved, s3_key, None)).await?;
         self.count_stored(FileStatus::Moved, size);
         Ok(RecordResult::Done(FileStatus::Moved))
@@ -514,6 +527,9 @@ impl Worker {
                 drop(permit);
                 uploaded
             });
+            if index == part_count / 2 {
+                crate::crash::reached(CrashPoint::MidMultipart, owner);
+            }
             if last_renewal.elapsed() >= renew_every {
                 let lease_until = now_ms() + self.settings.lease.as_millis() as i64;
                 if !self.ports.dedup.renew(dedup_key, owner, lease_until).await? {
@@ -550,6 +566,23 @@ impl Worker {
             .await?
             .ok_or_else(|| PortError::retryable("verify", format!("object {s3_key} is not in the bucket")))?;
         check_stored(&stored, s3_key, size, digest, part_digests)
+    }
+
+    /// An attempt of this file that crashed after uploading, then lost its expired lease to a
+    /// file with equal content that completed the claim, left its own copy at `s3_key` which
+    /// no manifest row will reference. Delete it, but only if its metadata says this file's
+    /// upload created it: an object another file uploaded there is never touched.
+    async fn remove_own_orphan(&self, s3_key: &str, source_key: &str) -> Result<(), PortError> {
+        let Some(stored) = self.ports.objects.head_object(s3_key).await? else {
+            return Ok(());
+        };
+        if stored.metadata_source_key.as_deref() != Some(source_key) {
+            return Ok(());
+        }
+        self.ports.objects.delete_object(s3_key).await?;
+        self.metrics.add("OrphansRemoved", crate::metrics::Unit::Count, 1.0);
+        tracing::warn!(%s3_key, "removed the copy an earlier crashed attempt left; the content is stored under another key");
+        Ok(())
     }
 
     /// Holds `bytes` of the memory budget until the permit drops.
@@ -640,6 +673,12 @@ pub fn candidates_for(message: &FileMessage, rules: &PathRules) -> Result<Vec<Ca
         return Err(format!("unusable path: {}", errors.join("; ")));
     }
     Ok(out)
+}
+
+/// This attempt at a file: its file-UID timestamp, and whether the file was begun before.
+struct Attempt<'a> {
+    uid_ts: &'a str,
+    earlier: bool,
 }
 
 enum ClaimOutcome {
@@ -883,6 +922,38 @@ mod tests {
         assert_eq!(h.worker.process(delivery("m", &message(1, Some("7"), P1))).await, RecordResult::Done(FileStatus::Moved));
         assert_eq!(*h.objects.puts.lock().unwrap(), 1, "the retry must not upload again");
         assert_eq!(h.manifest.get("attachment:1").await.unwrap().unwrap().s3_key, Some(s3_key));
+    }
+
+    #[tokio::test]
+    async fn a_crashed_attempts_copy_is_removed_when_a_twin_stored_the_content_first() {
+        let h = harness(|_| {});
+        h.source.insert(R1, b"twin content".to_vec());
+        let digest = hashing::sha256(b"twin content");
+        let hash = hashing::to_hex(&digest);
+        let ours = format!("org_7/certificates/{hash}.pdf");
+        let twins = format!("org_7/documents/{hash}.pdf");
+        let first = message(1, Some("7"), P1);
+        // attachment:1 began, uploaded its copy, and died; its lease ran out, and
+        // attachment:2 (equal content, another area) took over and completed the claim.
+        h.manifest.begin(&first, "20200101000000000000", "2020-01-01T00:00:00.000000Z").await.unwrap();
+        let meta = |source: &str| vec![("sha256".to_string(), hash.clone()), ("source-key".to_string(), source.to_string())];
+        h.objects.put_object(&ours, b"twin content".to_vec(), &hashing::to_b64(&digest), &meta("attachment:1")).await.unwrap();
+        h.objects.put_object(&twins, b"twin content".to_vec(), &hashing::to_b64(&digest), &meta("attachment:2")).await.unwrap();
+        let dedup_key = format!("acct#7#{hash}");
+        h.dedup.claim(&dedup_key, "attachment:2", now_ms() + 60_000, now_ms()).await.unwrap();
+        assert!(h.dedup.complete(&dedup_key, "attachment:2", &twins, 12).await.unwrap());
+
+        assert_eq!(h.worker.process(delivery("m", &first)).await, RecordResult::Done(FileStatus::Deduplicated));
+        let row = h.manifest.get("attachment:1").await.unwrap().unwrap();
+        assert_eq!(row.s3_key.as_deref(), Some(twins.as_str()));
+        let keys: Vec<String> = h.objects.objects.lock().unwrap().keys().cloned().collect();
+        assert_eq!(keys, vec![twins.clone()], "the crashed attempt's unreferenced copy is gone, the twin's kept");
+
+        // A first attempt does not look for leftovers, and an object uploaded by another file
+        // is never deleted even when an earlier attempt exists.
+        h.objects.put_object(&ours, b"twin content".to_vec(), &hashing::to_b64(&digest), &meta("attachment:3")).await.unwrap();
+        assert_eq!(h.worker.process(delivery("m2", &first)).await, RecordResult::Done(FileStatus::Deduplicated));
+        assert_eq!(h.objects.objects.lock().unwrap().len(), 2);
     }
 
     #[tokio::test]

@@ -525,3 +525,4 @@ where
     });
     endpoint
 }
+pub mod fault_proxy;

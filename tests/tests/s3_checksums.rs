@@ -103,7 +103,7 @@ async fn put_with_wrong_sha256_is_refused_with_bad_digest() {
     // bare. Pinned here so the day s3s-fs stops doing that this fails: then assert `None`.
     assert_eq!(
         head,
-        Some(StoredObject { size: body.len() as u64, checksum_sha256: None, metadata_sha256: None }),
+        Some(StoredObject { size: body.len() as u64, checksum_sha256: None, metadata_sha256: None, metadata_source_key: None }),
         "s3s-fs 0.14.1 leaves the refused bytes at the key; if this changed, expect None here"
     );
     assert!(server.root.path().join(BUCKET).join("docs/bad.pdf").is_file());
@@ -130,6 +130,7 @@ async fn put_with_right_sha256_is_stored_and_reads_back_its_checksum() {
             size: body.len() as u64,
             checksum_sha256: Some(to_b64(&digest)),
             metadata_sha256: Some(to_hex(&digest)),
+            metadata_source_key: None,
         }
     );
 

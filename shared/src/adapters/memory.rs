@@ -184,6 +184,7 @@ impl ObjectStore for MemoryObjects {
             size: body.len() as u64,
             checksum_sha256: Some(hashing::to_b64(&hashing::sha256(body))),
             metadata_sha256: meta.get("sha256").cloned(),
+            metadata_source_key: meta.get("source-key").cloned(),
         }))
     }
 
@@ -233,6 +234,11 @@ impl ObjectStore for MemoryObjects {
     async fn abort_multipart(&self, _key: &str, upload_id: &str) -> Result<(), PortError> {
         self.uploads.lock().unwrap().remove(upload_id);
         *self.aborted.lock().unwrap() += 1;
+        Ok(())
+    }
+
+    async fn delete_object(&self, key: &str) -> Result<(), PortError> {
+        self.objects.lock().unwrap().remove(key);
         Ok(())
     }
 }

@@ -72,6 +72,7 @@ impl ObjectStore for S3Objects {
                 size: out.content_length.unwrap_or(0).max(0) as u64,
                 checksum_sha256: out.checksum_sha256.clone(),
                 metadata_sha256: out.metadata.as_ref().and_then(|m| m.get("sha256").cloned()),
+                metadata_source_key: out.metadata.as_ref().and_then(|m| m.get("source-key").cloned()),
             })),
             Err(e) if service_code(&e).is_some_and(|(code, status)| status == 404 || code == "NotFound") => Ok(None),
             Err(e) => Err(classify("s3 head_object", e)),
@@ -176,6 +177,17 @@ impl ObjectStore for S3Objects {
             .send()
             .await
             .map_err(|e| classify("s3 abort_multipart_upload", e))?;
+        Ok(())
+    }
+
+    async fn delete_object(&self, key: &str) -> Result<(), PortError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| classify("s3 delete_object", e))?;
         Ok(())
     }
 }
