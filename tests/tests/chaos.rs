@@ -182,7 +182,7 @@ async fn clients_through(proxy: &FaultProxy) -> AwsClients {
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "chaos"))
         .retry_config(retry)
-        .timeout_config(aws_config::timeout::TimeoutConfig::builder().operation_attempt_timeout(Duration::from_secs(10)).build())
+        .timeout_config(aws_config::timeout::TimeoutConfig::builder().operation_attempt_timeout(Duration::from_secs(3)).build())
         .load()
         .await;
     AwsClients::from_shared(&shared)

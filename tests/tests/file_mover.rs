@@ -203,7 +203,10 @@ async fn duplicate_deliveries_and_equal_content_racing_store_one_object() {
         ("attachments/document_management/1/10/a.pdf", b"identical bytes"),
         ("attachments/document_management/1/11/b.pdf", b"identical bytes"),
     ]);
-    let w = worker(&aws, dir.path());
+    // The twin waits for the holder's upload rather than giving up after the default 300 ms
+    // (which a loaded machine can exceed; giving up is tested elsewhere).
+    let patient = WorkerSettings { lease_wait: Duration::from_secs(20), ..settings() };
+    let w = shared::wiring::worker(&aws.clients, &aws.resources, patient, Arc::new(MountedSource::new(dir.path()).unwrap()));
     let a = message(1, "9", "/efsdata/attachments/document_management/1/10/a.pdf");
     let b = message(2, "9", "/home/wwwriskt/public_html/www1/attachments/document_management/1/11/b.pdf");
     let deliver = |m: &FileMessage, id: &str| Delivery { message_id: id.into(), body: m.to_json(), receive_count: 1 };
@@ -256,7 +259,10 @@ async fn a_crashed_claim_is_taken_over_after_its_lease_and_a_live_one_is_waited_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn missing_malformed_and_exhausted_messages_end_in_the_dlq_with_their_reason() {
-    let aws = AwsFixture::new(2, 1).await;
+    // Visibility 3 s: long enough that a loaded machine does not see a message redelivered
+    // while its first delivery is still in work (a keyless malformed message would then be
+    // dead-lettered twice: at-least-once, but not what this test counts).
+    let aws = AwsFixture::new(2, 3).await;
     let dir = tree(&[("attachments/document_management/1/12/held.pdf", b"held forever")]);
     // A short lease keeps the retry delay the worker asks SQS for (lease + 5 s) test-sized.
     let short_lease = WorkerSettings { lease: Duration::from_secs(1), ..settings() };
