@@ -66,6 +66,31 @@ impl AwsFixture {
         keys
     }
 
+    /// The dedup table's claims counted by state (`claimed`, `complete`).
+    pub async fn claim_states(&self) -> BTreeMap<String, u64> {
+        let mut states = BTreeMap::new();
+        let mut start_key = None;
+        loop {
+            let page = self
+                .clients
+                .dynamodb
+                .scan()
+                .table_name(&self.resources.dedup_table)
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .expect("scan the dedup table");
+            for item in page.items() {
+                let state = item.get("state").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                *states.entry(state).or_default() += 1;
+            }
+            start_key = page.last_evaluated_key().cloned();
+            if start_key.is_none() {
+                return states;
+            }
+        }
+    }
+
     pub async fn object_bytes(&self, key: &str) -> Vec<u8> {
         let out = self.clients.s3.get_object().bucket(&self.resources.bucket).key(key).send().await.expect("get object");
         out.body.collect().await.expect("read body").into_bytes().to_vec()

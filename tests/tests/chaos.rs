@@ -393,27 +393,7 @@ async fn the_move_survives_crashes_duplicate_deliveries_and_flaky_aws_and_ends_e
     }
 
     // No claim is left in progress.
-    let mut claims: BTreeMap<String, u64> = BTreeMap::new();
-    let mut start_key = None;
-    loop {
-        let page = aws
-            .clients
-            .dynamodb
-            .scan()
-            .table_name(&aws.resources.dedup_table)
-            .set_exclusive_start_key(start_key)
-            .send()
-            .await
-            .expect("scan the dedup table");
-        for item in page.items() {
-            let state = item.get("state").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-            *claims.entry(state).or_default() += 1;
-        }
-        start_key = page.last_evaluated_key().cloned();
-        if start_key.is_none() {
-            break;
-        }
-    }
+    let claims = aws.claim_states().await;
     if claims.keys().any(|state| state != "complete") {
         problems.push(format!("claims not complete: {claims:?}"));
     }
