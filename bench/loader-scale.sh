@@ -7,10 +7,21 @@
 #   bash bench/loader-scale.sh                 # 200K certificates, 50K documents
 #   bash bench/loader-scale.sh --smoke         # 2K / 500: checks that it works (CI-sized)
 #   CERTS=50000 DOCS=10000 bash bench/loader-scale.sh
+#   PEER=0 bash bench/loader-scale.sh          # our loader only, without the pgloader run
 #
 # Prints one line per step (seconds, target rows written, rows/s, max RSS) and the total.
-# Uses the databases dtx_bench_legacy (MariaDB) and dtx_bench_target (PostgreSQL), recreated
-# on every run.
+#
+# Then, on the same legacy data, the peer comparison of issue 7: pgloader (Debian package) copies
+# the raw legacy tables MySQL -> PostgreSQL as they are (no transformation; its defaults: create
+# tables, copy, create indexes) into a database of its own, timed after our loader is done, never
+# alongside it. Prints pgloader's seconds, rows copied (counted in PostgreSQL afterwards) and
+# rows/s, ours beside it, the ratio ours/pgloader, and the issue's target as two PASS/MISS lines:
+# our full transform-and-load takes no longer than pgloader's plain copy, and >= 100K target
+# rows/s. A MISS is reported, not an error (this is a benchmark, not a test). PEER=0 skips the
+# peer run; a missing pgloader is installed with apt-get (or the script stops, saying so).
+#
+# Uses the databases dtx_bench_legacy (MariaDB), dtx_bench_target and dtx_bench_pgloader
+# (PostgreSQL), recreated on every run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +34,23 @@ for arg in "$@"; do
     *) echo "usage: $0 [--smoke]" >&2; exit 2 ;;
   esac
 done
+PEER="${PEER:-1}"
+case "$PEER" in
+  0|1) ;;
+  *) echo "PEER must be 1 (run the pgloader comparison, the default) or 0 (skip it)" >&2; exit 2 ;;
+esac
+
+# The peer tool is checked up front so that a missing pgloader stops the run here, not after
+# the whole loader has run. Installed the way the machine's services are (Debian packages).
+if [ "$PEER" = 1 ] && ! command -v pgloader >/dev/null 2>&1; then
+  echo "== pgloader not found: installing it (apt-get install pgloader; PEER=0 skips the peer run)" >&2
+  SUDO=()
+  [ "$(id -u)" = 0 ] || SUDO=(sudo)
+  { "${SUDO[@]}" apt-get install -y -q pgloader \
+      || { "${SUDO[@]}" apt-get update -q && "${SUDO[@]}" apt-get install -y -q pgloader; }; } >&2 \
+    || { echo "pgloader is not installed and apt-get could not install it: install it (apt-get install pgloader) or run with PEER=0" >&2; exit 1; }
+  command -v pgloader >/dev/null 2>&1 || { echo "pgloader still not on PATH after apt-get install" >&2; exit 1; }
+fi
 
 bash infra/local/services.sh >/dev/null
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/dtx-migrate/target}"
@@ -37,6 +65,7 @@ WORK="${DTX_BENCH_DIR:-$PWD/.local/bench-loader}"
 rm -rf "$WORK" && mkdir -p "$WORK/mappings" "$WORK/report"
 LEGACY_DB=dtx_bench_legacy
 TARGET_DB=dtx_bench_target
+PEER_DB=dtx_bench_pgloader
 MYSQL=(mysql -h 127.0.0.1 -u root)
 PSQL=(psql -h 127.0.0.1 -U postgres -q -v ON_ERROR_STOP=1)
 
@@ -117,4 +146,58 @@ for step in validate document-types document-risk-profiles requirements-groups f
   total_rows=$((total_rows + rows))
 done
 printf '%-24s %9.2f %10d %10.0f\n' total "$total_s" "$total_rows" "$(echo "$total_rows / $total_s" | bc -l)"
+
+# Peer comparison (issue 7): pgloader's plain copy of the same legacy tables, MySQL -> PostgreSQL.
+# It runs after our steps, never alongside them, so the two never compete for the cores or disk.
+# pgloader settings: its defaults for a database source, workers = 4, concurrency = 1 (one reader
+# and one COPY writer per table, at most 4 threads active; batches of 25,000 rows, 100,000 rows
+# prefetched per reader), and its default MySQL steps (create tables, copy, then indexes, primary
+# keys, sequences). On a 2-core machine it is CPU-bound in its own process; workers = 2, workers
+# = 8, and concurrency = 2 with multiple readers per thread were measured at full size and came
+# within 10% of the defaults, so the defaults stand. Same connection as our loader: root, empty
+# password, over TCP (pgloader does not use the socket).
+ours_rps=$(echo "$total_rows / $total_s" | bc -l)
+if [ "$PEER" = 1 ]; then
+  echo "== peer: pgloader copying the $LEGACY_DB tables as they are into $PEER_DB" >&2
+  "${PSQL[@]}" -c "DROP DATABASE IF EXISTS $PEER_DB WITH (FORCE)" -c "CREATE DATABASE $PEER_DB"
+  # Our loader's dirty pages get written now, not on pgloader's clock.
+  "${PSQL[@]}" -c CHECKPOINT
+  p0=$(date +%s.%N)
+  # --root-dir: its log and per-table reject files go under $WORK, not the shared /tmp/pgloader.
+  /usr/bin/time -f '%M' -o "$WORK/rss_pgloader" pgloader --root-dir "$WORK/pgloader" \
+      "mysql://root@127.0.0.1:3306/$LEGACY_DB" "postgresql://postgres@127.0.0.1:5432/$PEER_DB" \
+      > "$WORK/report/pgloader.txt" 2>&1 \
+    || { echo "pgloader failed:" >&2; tail -n 20 "$WORK/report/pgloader.txt" >&2; exit 1; }
+  p1=$(date +%s.%N)
+  peer_s=$(echo "$p1 - $p0" | bc)
+  # pgloader 3.6 exits 0 even when it cannot connect to MySQL or rejects rows; its ERROR lines tell.
+  if grep -qE '^[^ ]+ (ERROR|FATAL) ' "$WORK/report/pgloader.txt"; then
+    echo "pgloader reported errors (full output: $WORK/report/pgloader.txt):" >&2
+    grep -E '^[^ ]+ (ERROR|FATAL) ' "$WORK/report/pgloader.txt" | head -n 20 >&2
+    exit 1
+  fi
+  # Rows copied: every legacy table counted in PostgreSQL (pgloader puts them in a schema named
+  # after the MySQL database), and held against the same count in MariaDB.
+  legacy_tables=$("${MYSQL[@]}" -N -e "SELECT table_name FROM information_schema.tables
+    WHERE table_schema = '$LEGACY_DB' AND table_type = 'BASE TABLE' ORDER BY table_name")
+  count_sql() { local t; printf 'SELECT 0'; for t in $legacy_tables; do printf ' + (SELECT COUNT(*) FROM %s%s)' "$1" "$t"; done; }
+  legacy_rows=$("${MYSQL[@]}" -N "$LEGACY_DB" -e "$(count_sql '')")
+  peer_rows=$("${PSQL[@]}" -d "$PEER_DB" -At -c "$(count_sql "$LEGACY_DB.")") \
+    || { echo "pgloader did not create every legacy table in $PEER_DB (schema $LEGACY_DB); see $WORK/report/pgloader.txt" >&2; exit 1; }
+  [ "$peer_rows" = "$legacy_rows" ] \
+    || { echo "pgloader copied $peer_rows rows but the legacy tables hold $legacy_rows; see $WORK/report/pgloader.txt" >&2; exit 1; }
+  peer_rss=$(( $(tail -n 1 "$WORK/rss_pgloader") / 1024 ))
+
+  printf '\n%-24s %9s %10s %10s %9s\n' 'peer comparison' seconds rows rows/s maxRSS_MB
+  printf '%-24s %9.2f %10d %10.0f %9d\n' 'pgloader (plain copy)' "$peer_s" "$peer_rows" "$(echo "$peer_rows / $peer_s" | bc -l)" "$peer_rss"
+  printf '%-24s %9.2f %10d %10.0f\n' 'ours (transform + load)' "$total_s" "$total_rows" "$ours_rps"
+  printf 'ratio ours/pgloader seconds: %.2f\n' "$(echo "$total_s / $peer_s" | bc -l)"
+  if [ "$(echo "$total_s <= $peer_s" | bc)" = 1 ]; then verdict=PASS; else verdict=MISS; fi
+  printf "%s  our transform-and-load takes no longer than pgloader's plain copy (%.2f s vs %.2f s)\n" "$verdict" "$total_s" "$peer_s"
+else
+  echo "SKIP  our transform-and-load takes no longer than pgloader's plain copy (PEER=0: pgloader not run)"
+fi
+if [ "$(echo "$ours_rps >= 100000" | bc)" = 1 ]; then verdict=PASS; else verdict=MISS; fi
+printf '%s  >= 100K target rows/s (ours: %.0f rows/s)\n' "$verdict" "$ours_rps"
+[ "$PROFILE" = release ] || echo "(smoke: a debug build on 2K certificates; the checks above mean something only at full size)"
 echo "reports: $WORK/report"

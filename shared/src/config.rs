@@ -96,6 +96,7 @@ impl WorkerSettings {
             lease_wait: Duration::from_secs(parsed("LEASE_WAIT_SECONDS", d.lease_wait.as_secs())?),
             memory_budget_bytes: parsed("MEMORY_BUDGET_BYTES", d.memory_budget_bytes)?,
             path_rules: path_rules_from_env()?,
+            ..d
         };
         settings.validate()?;
         Ok(settings)

@@ -100,8 +100,12 @@ pub trait ObjectStore: Send + Sync {
     async fn head_object(&self, key: &str) -> Result<Option<StoredObject>, PortError>;
     async fn create_multipart(&self, key: &str, metadata: &[(String, String)]) -> Result<String, PortError>;
     async fn upload_part(&self, key: &str, upload_id: &str, part_number: i32, body: Vec<u8>, sha256_b64: &str) -> Result<UploadedPart, PortError>;
-    /// Completes with `If-None-Match: *`.
-    async fn complete_multipart(&self, key: &str, upload_id: &str, parts: &[UploadedPart]) -> Result<PutOutcome, PortError>;
+    /// Completes the upload; with `only_if_absent`, with `If-None-Match: *` (a staging key is
+    /// overwritten instead).
+    async fn complete_multipart(&self, key: &str, upload_id: &str, parts: &[UploadedPart], only_if_absent: bool) -> Result<PutOutcome, PortError>;
+    /// Server-side copy of `from` to `to` with `metadata`, asking S3 for the new object's
+    /// full SHA-256; returns it (base64) when S3 does.
+    async fn copy_object(&self, from: &str, to: &str, metadata: &[(String, String)]) -> Result<Option<String>, PortError>;
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), PortError>;
     /// Removes an object (an earlier attempt's copy that no manifest row references).
     async fn delete_object(&self, key: &str) -> Result<(), PortError>;

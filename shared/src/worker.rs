@@ -61,6 +61,14 @@ pub struct WorkerSettings {
     /// Upper bound on file bytes held in memory by this process at once.
     pub memory_budget_bytes: u64,
     pub path_rules: PathRules,
+    /// Files above the multipart threshold and up to this size are read once: uploaded to a
+    /// staging key while hashed, then copied by S3 to their content-addressed key. Beyond it
+    /// (S3's single-request copy limit, 5 GiB) a file is hashed in one pass, uploaded in a
+    /// second.
+    pub server_side_copy_limit: u64,
+    /// Where large files wait, under their source key, for that copy. The bucket's lifecycle
+    /// rule expires what a crashed attempt leaves here.
+    pub staging_prefix: String,
 }
 
 impl Default for WorkerSettings {
@@ -76,11 +84,16 @@ impl Default for WorkerSettings {
             lease_wait: Duration::from_secs(10),
             memory_budget_bytes: 192 * 1024 * 1024,
             path_rules: PathRules::default(),
+            server_side_copy_limit: S3_MAX_COPY,
+            staging_prefix: STAGING_PREFIX.to_string(),
         }
     }
 }
 
 const S3_MIN_PART: u64 = 5 * 1024 * 1024;
+/// The largest object CopyObject copies in one request.
+const S3_MAX_COPY: u64 = 5 * 1024 * 1024 * 1024;
+pub const STAGING_PREFIX: &str = "_migration-staging/";
 const S3_MAX_PARTS: u64 = 10_000;
 
 impl WorkerSettings {
@@ -89,6 +102,11 @@ impl WorkerSettings {
     pub fn part_size_for(&self, size: u64) -> u64 {
         let needed = size.div_ceil(S3_MAX_PARTS);
         self.part_size.max(needed).max(S3_MIN_PART)
+    }
+
+    /// One staging key per source file, so a retry overwrites what an earlier attempt left.
+    pub fn staging_key(&self, source_key: &str) -> String {
+        format!("{}{}", self.staging_prefix, source_key.replace(':', "/"))
     }
 }
 
@@ -296,19 +314,22 @@ impl Worker {
         let Attempt { uid_ts, earlier: earlier_attempt } = attempt;
         let key = message.source.key();
         let size = located.size;
-        let multipart = size > self.settings.multipart_threshold;
 
-        // Small files are read once and kept for the upload; large ones are hashed in a
-        // streaming pass first (the content-addressed key needs the hash before uploading).
-        // The permit accounts for a small file's bytes from the read until the upload is done.
-        let (body, digest, first_pass_parts, body_permit) = if multipart {
-            let (digest, parts) = self.hash_streaming(&located).await?;
-            (None, digest, Some(parts), None)
-        } else {
+        // The content-addressed key needs the hash before the final write, so the bytes are
+        // read (once) and hashed first: into memory, into a staging object, or in a first
+        // streaming pass for what S3 cannot copy in one request.
+        let (digest, body) = if size <= self.settings.multipart_threshold {
             let permit = self.reserve(size).await;
             let bytes = located.reader.read_range(0, size as usize).await?;
             let (bytes, digest) = hashing::sha256_owned(bytes).await;
-            (Some(bytes), digest, None, Some(permit))
+            (digest, Body::InMemory { bytes: Some(bytes), _permit: permit })
+        } else if size <= self.settings.server_side_copy_limit {
+            let staging_key = self.settings.staging_key(&key);
+            let digest = self.upload_staged(&located, &staging_key, &key).await?;
+            (digest, Body::Staged(staging_key))
+        } else {
+            let (digest, parts) = self.hash_streaming(&located).await?;
+            (digest, Body::TwoPass(parts))
         };
         let hash_hex = hashing::to_hex(&digest);
         let dedup_key = match self.settings.dedup_scope {
@@ -336,12 +357,13 @@ impl Worker {
         match self.claim(&dedup_key, &key).await? {
             ClaimOutcome::Existing { owner, s3_key: existing_key } => {
                 // The content is stored already: make sure it really is before referencing it.
-                self.verify(&existing_key, size, &digest, first_pass_parts.as_deref()).await?;
+                self.verify(&existing_key, size, &digest, body.part_digests()).await?;
                 let (status, dedup_of) =
                     if owner == key { (FileStatus::Moved, None) } else { (FileStatus::Deduplicated, Some(owner)) };
                 if earlier_attempt && existing_key != s3_key {
                     self.remove_own_orphan(&s3_key, &key).await?;
                 }
+                self.discard_staging(&body).await;
                 self.ports.manifest.record(&key, &stored(status, existing_key, dedup_of)).await?;
                 self.count_stored(status, size);
                 return Ok(RecordResult::Done(status));
@@ -350,27 +372,47 @@ impl Worker {
         }
         crate::crash::reached(CrashPoint::AfterClaim, &key);
 
+        let mut body = body;
         let upload = async {
             let metadata = vec![
                 ("sha256".to_string(), hash_hex.clone()),
                 ("source-key".to_string(), key.clone()),
             ];
-            let part_digests = match body {
-                Some(bytes) => {
-                    self.ports.objects.put_object(&s3_key, bytes, &hashing::to_b64(&digest), &metadata).await?;
-                    None
+            // Whether S3 itself compared the stored bytes with our SHA-256 on the write: a PUT
+            // carrying our checksum that created the object, or a copy whose full-object
+            // SHA-256 S3 computed and returned. Anything else is read back.
+            let checked_on_write = match &mut body {
+                Body::InMemory { bytes, .. } => {
+                    let bytes = bytes.take().expect("a file's bytes are uploaded once");
+                    let outcome = self.ports.objects.put_object(&s3_key, bytes, &hashing::to_b64(&digest), &metadata).await?;
+                    outcome == PutOutcome::Created
                 }
-                None => Some(self.upload_multipart(&located, &s3_key, &metadata, &digest, &dedup_key, &key).await?),
+                Body::Staged(staging_key) => match self.ports.objects.copy_object(staging_key, &s3_key, &metadata).await? {
+                    Some(checksum) if checksum == hashing::to_b64(&digest) => true,
+                    Some(checksum) => {
+                        return Err(PortError::retryable(
+                            "verify",
+                            format!("the copy of {staging_key} to {s3_key} has SHA-256 {checksum}, not {}", hashing::to_b64(&digest)),
+                        ))
+                    }
+                    None => false,
+                },
+                Body::TwoPass(_) => {
+                    let lease = Lease { dedup_key: &dedup_key, owner: &key };
+                    self.upload_multipart(&located, &s3_key, &metadata, &key, Some(&digest), Some(lease)).await?;
+                    false
+                }
             };
             crate::crash::reached(CrashPoint::AfterUpload, &key);
-            self.verify(&s3_key, size, &digest, part_digests.as_deref()).await?;
+            if !checked_on_write {
+                self.verify(&s3_key, size, &digest, body.part_digests()).await?;
+            }
             if !self.ports.dedup.complete(&dedup_key, &key, &s3_key, size).await? {
                 return Err(PortError::retryable("dedup complete", "lost the content claim to another worker"));
             }
             Ok(())
         };
         let uploaded = upload.await;
-        drop(body_permit);
         if let Err(e) = uploaded {
             // Let a waiting twin proceed now rather than after the lease runs out.
             if let Err(release_err) = self.ports.dedup.release(&dedup_key, &key).await {
@@ -378,12 +420,31 @@ impl Worker {
             }
             return Err(e);
         }
+        self.discard_staging(&body).await;
+        drop(body);
         crate::crash::reached(CrashPoint::BeforeRecord, &key);
         self.ports.manifest.record(&key, &stored(FileStatus::Moved, s3_key, None)).await?;
         self.count_stored(FileStatus::Moved, size);
         Ok(RecordResult::Done(FileStatus::Moved))
     }
 
+    /// Uploads a large file once, hashing as it streams, to its staging key (overwriting
+    /// what an earlier attempt of the same file left there); returns the file's SHA-256.
+    async fn upload_staged(&self, located: &Located, staging_key: &str, source_key: &str) -> Result<Sha256Digest, PortError> {
+        let metadata = [("source-key".to_string(), source_key.to_string())];
+        self.upload_multipart(located, staging_key, &metadata, source_key, None, None).await.map(|(digest, _)| digest)
+    }
+
+    /// The staging copy has served its purpose once the content is stored or found stored.
+    /// A failed delete is left to the bucket's lifecycle rule, not worth a retry of the file.
+    async fn discard_staging(&self, body: &Body<'_>) {
+        if let Body::Staged(staging_key) = body {
+            if let Err(e) = self.ports.objects.delete_object(staging_key).await {
+                self.metrics.add("StagingNotDeleted", crate::metrics::Unit::Count, 1.0);
+                tracing::warn!(error = %e, %staging_key, "could not delete the staging copy; the lifecycle rule will");
+            }
+        }
+    }
     /// Metrics of a file this delivery stored (or found stored by another file).
     fn count_stored(&self, status: FileStatus, size: u64) {
         use crate::metrics::Unit;
@@ -450,27 +511,33 @@ impl Worker {
         Ok((hasher.finish(), parts))
     }
 
-    /// Multipart upload with per-part SHA-256 checksums, the whole-file hash recomputed from
-    /// the bytes actually sent, the lease kept alive, and an abort on every error path.
+    /// Multipart upload with per-part SHA-256 checksums and an abort on every error path.
+    /// With `expected`, the whole-file hash of the bytes sent must equal it (a second pass
+    /// over a file that may have changed), and the destination must not exist yet; without,
+    /// the key is a staging key that may be overwritten. With `lease`, the content claim is
+    /// renewed while parts go out. Returns the whole-file hash and the part digests.
     async fn upload_multipart(
         &self,
         located: &Located,
         s3_key: &str,
         metadata: &[(String, String)],
-        expected: &Sha256Digest,
-        dedup_key: &str,
-        owner: &str,
-    ) -> Result<Vec<Sha256Digest>, PortError> {
+        source_key: &str,
+        expected: Option<&Sha256Digest>,
+        lease: Option<Lease<'_>>,
+    ) -> Result<(Sha256Digest, Vec<Sha256Digest>), PortError> {
         let upload_id = self.ports.objects.create_multipart(s3_key, metadata).await?;
-        let result = self.upload_parts(located, s3_key, &upload_id, expected, dedup_key, owner).await;
+        let result = self.upload_parts(located, s3_key, &upload_id, source_key, expected, lease).await;
+        let only_if_absent = expected.is_some();
         match result {
-            Ok((parts, digests)) => match self.ports.objects.complete_multipart(s3_key, &upload_id, &parts).await {
-                Ok(PutOutcome::Created) | Ok(PutOutcome::AlreadyExists) => Ok(digests),
-                Err(e) => {
-                    self.abort(s3_key, &upload_id).await;
-                    Err(e)
+            Ok((parts, digest, part_digests)) => {
+                match self.ports.objects.complete_multipart(s3_key, &upload_id, &parts, only_if_absent).await {
+                    Ok(PutOutcome::Created) | Ok(PutOutcome::AlreadyExists) => Ok((digest, part_digests)),
+                    Err(e) => {
+                        self.abort(s3_key, &upload_id).await;
+                        Err(e)
+                    }
                 }
-            },
+            }
             Err(e) => {
                 self.abort(s3_key, &upload_id).await;
                 Err(e)
@@ -490,10 +557,10 @@ impl Worker {
         located: &Located,
         s3_key: &str,
         upload_id: &str,
-        expected: &Sha256Digest,
-        dedup_key: &str,
-        owner: &str,
-    ) -> Result<(Vec<UploadedPart>, Vec<Sha256Digest>), PortError> {
+        source_key: &str,
+        expected: Option<&Sha256Digest>,
+        lease: Option<Lease<'_>>,
+    ) -> Result<(Vec<UploadedPart>, Sha256Digest, Vec<Sha256Digest>), PortError> {
         let part_size = self.settings.part_size_for(located.size);
         let part_count = located.size.div_ceil(part_size);
         let mut hasher = StreamingSha256::default();
@@ -528,27 +595,30 @@ impl Worker {
                 uploaded
             });
             if index == part_count / 2 {
-                crate::crash::reached(CrashPoint::MidMultipart, owner);
+                crate::crash::reached(CrashPoint::MidMultipart, source_key);
             }
-            if last_renewal.elapsed() >= renew_every {
-                let lease_until = now_ms() + self.settings.lease.as_millis() as i64;
-                if !self.ports.dedup.renew(dedup_key, owner, lease_until).await? {
-                    return Err(PortError::retryable("dedup renew", "lost the content claim during upload"));
+            if let Some(lease) = &lease {
+                if last_renewal.elapsed() >= renew_every {
+                    let lease_until = now_ms() + self.settings.lease.as_millis() as i64;
+                    if !self.ports.dedup.renew(lease.dedup_key, lease.owner, lease_until).await? {
+                        return Err(PortError::retryable("dedup renew", "lost the content claim during upload"));
+                    }
+                    last_renewal = Instant::now();
                 }
-                last_renewal = Instant::now();
             }
         }
         while let Some(done) = in_flight.next().await {
             parts.push(done?);
         }
-        if hasher.finish() != *expected {
+        let digest = hasher.finish();
+        if expected.is_some_and(|e| *e != digest) {
             return Err(PortError::retryable(
                 "multipart upload",
                 "file changed while it was being migrated (second-pass SHA-256 differs from the first)",
             ));
         }
         parts.sort_by_key(|p| p.part_number);
-        Ok((parts, digests))
+        Ok((parts, digest, digests))
     }
 
     /// Reads the stored object's checksum back; the file counts as moved only when it matches.
@@ -676,6 +746,35 @@ pub fn candidates_for(message: &FileMessage, rules: &PathRules) -> Result<Vec<Ca
 }
 
 /// This attempt at a file: its file-UID timestamp, and whether the file was begun before.
+/// Where a file's bytes are once they have been read and hashed.
+enum Body<'a> {
+    /// A file up to the multipart threshold, held for one PUT; its bytes count against the
+    /// memory budget until the upload is done.
+    InMemory { bytes: Option<Vec<u8>>, _permit: tokio::sync::SemaphorePermit<'a> },
+    /// A large file uploaded once, while it was hashed, to this staging key; S3 copies it to
+    /// its content-addressed key.
+    Staged(String),
+    /// A file beyond S3's single-request copy: hashed in a first pass (these part digests),
+    /// uploaded in a second.
+    TwoPass(Vec<Sha256Digest>),
+}
+
+impl Body<'_> {
+    /// The part digests a composite checksum of this file's upload is made of, when known.
+    fn part_digests(&self) -> Option<&[Sha256Digest]> {
+        match self {
+            Body::TwoPass(parts) => Some(parts),
+            _ => None,
+        }
+    }
+}
+
+/// The content claim a long upload keeps renewing.
+struct Lease<'a> {
+    dedup_key: &'a str,
+    owner: &'a str,
+}
+
 struct Attempt<'a> {
     uid_ts: &'a str,
     earlier: bool,
@@ -826,6 +925,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_created_put_is_trusted_and_an_object_already_at_the_key_is_read_back() {
+        let h = harness(|_| {});
+        h.source.insert(R1, b"certificate bytes".to_vec());
+        h.source.insert(R2, b"other bytes".to_vec());
+        let m1 = message(1, Some("5001"), P1);
+        assert_eq!(h.worker.process(delivery("m1", &m1)).await, RecordResult::Done(FileStatus::Moved));
+        assert_eq!(*h.objects.heads.lock().unwrap(), 0, "S3 checked the PUT's SHA-256; no read-back");
+
+        // A crashed attempt left an object at the key but no completed claim: the PUT finds it
+        // there, so its checksum is read back before the file counts as moved...
+        let hash = hashing::to_hex(&hashing::sha256(b"other bytes"));
+        let key = format!("org_5001/certificates/{hash}.pdf");
+        h.objects.objects.lock().unwrap().insert(key.clone(), (b"other bytes".to_vec(), Default::default()));
+        let m2 = message(2, Some("5001"), P2);
+        assert_eq!(h.worker.process(delivery("m2", &m2)).await, RecordResult::Done(FileStatus::Moved));
+        assert_eq!(*h.objects.heads.lock().unwrap(), 1);
+
+        // ...and an object there with other bytes is never accepted as this file's copy.
+        let m3 = message(3, Some("5002"), P2);
+        let key3 = format!("org_5002/certificates/{hash}.pdf");
+        h.objects.objects.lock().unwrap().insert(key3, (b"tampered".to_vec(), Default::default()));
+        assert!(matches!(h.worker.process(delivery("m3", &m3)).await, RecordResult::Retry(_)));
+    }
+
+    #[tokio::test]
     async fn equal_content_in_one_tenant_is_stored_once_even_concurrently() {
         let h = harness(|_| {});
         h.source.insert(R1, b"same".to_vec());
@@ -956,18 +1080,94 @@ mod tests {
         assert_eq!(h.objects.objects.lock().unwrap().len(), 2);
     }
 
-    #[tokio::test]
-    async fn large_files_go_multipart_and_verify_the_composite_checksum() {
-        let h = harness(|s| {
+    fn large_harness(tweak: impl FnOnce(&mut WorkerSettings)) -> Harness {
+        harness(|s| {
             s.multipart_threshold = 6 * 1024 * 1024;
             s.part_size = 5 * 1024 * 1024;
-        });
-        let data: Vec<u8> = (0..(13 * 1024 * 1024u32)).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+            tweak(s);
+        })
+    }
+
+    fn large_data(mib: u32, seed: u32) -> Vec<u8> {
+        (0..(mib * 1024 * 1024)).map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(seed) >> 13) as u8).collect()
+    }
+
+    /// Counts the bytes read from the source.
+    struct CountingReader {
+        data: Vec<u8>,
+        bytes_read: Arc<std::sync::Mutex<u64>>,
+    }
+
+    #[async_trait::async_trait]
+    impl crate::ports::RangeReader for CountingReader {
+        async fn read_range(&self, offset: u64, len: usize) -> Result<Vec<u8>, PortError> {
+            *self.bytes_read.lock().unwrap() += len as u64;
+            Ok(self.data[offset as usize..offset as usize + len].to_vec())
+        }
+    }
+
+    fn with_source(mut h: Harness, source: Arc<dyn FileSource>) -> Harness {
+        let ports = WorkerPorts {
+            manifest: h.manifest.clone(),
+            dedup: h.dedup.clone(),
+            objects: h.objects.clone(),
+            dead_letters: h.dlq.clone(),
+            source,
+            redelivery: None,
+        };
+        h.worker = Worker::new(h.worker.settings().clone(), ports);
+        h
+    }
+
+    #[tokio::test]
+    async fn a_large_file_is_read_once_staged_and_copied_by_s3_to_its_key() {
+        let data = large_data(13, 0);
+        let bytes_read = Arc::new(std::sync::Mutex::new(0));
+        let reader = Arc::new(CountingReader { data: data.clone(), bytes_read: bytes_read.clone() });
+        let h = with_source(large_harness(|_| {}), Arc::new(FixedSource { size: data.len() as u64, reader }));
+        // What a crashed earlier attempt left at the staging key is overwritten, not used.
+        let staging = h.worker.settings().staging_key("attachment:1");
+        assert_eq!(staging, "_migration-staging/attachment/1");
+        h.objects.objects.lock().unwrap().insert(staging.clone(), (b"stale".to_vec(), Default::default()));
+
+        assert_eq!(h.worker.process(delivery("big", &message(1, Some("7"), P1))).await, RecordResult::Done(FileStatus::Moved));
+        assert_eq!(*bytes_read.lock().unwrap(), data.len() as u64, "each byte is read once");
+        let row = h.manifest.get("attachment:1").await.unwrap().unwrap();
+        let objects = h.objects.objects.lock().unwrap();
+        let (stored, meta) = objects.get(row.s3_key.as_deref().unwrap()).unwrap();
+        assert_eq!(*stored, data);
+        assert_eq!(meta.get("sha256"), Some(&hashing::to_hex(&hashing::sha256(&data))));
+        assert_eq!(meta.get("source-key").map(String::as_str), Some("attachment:1"));
+        assert!(!objects.contains_key(&staging), "the staging copy is deleted once the file is stored");
+        assert_eq!(objects.len(), 1);
+        assert_eq!((*h.objects.copies.lock().unwrap(), *h.objects.heads.lock().unwrap()), (1, 0), "the copy's checksum is the check");
+    }
+
+    #[tokio::test]
+    async fn a_staged_file_whose_content_is_stored_already_is_deduplicated_and_its_staging_copy_dropped() {
+        let data = large_data(7, 1);
+        let h = large_harness(|_| {});
+        h.source.insert(R1, data.clone());
+        h.source.insert(R2, data.clone());
+        assert_eq!(h.worker.process(delivery("a", &message(1, Some("7"), P1))).await, RecordResult::Done(FileStatus::Moved));
+        assert_eq!(h.worker.process(delivery("b", &message(2, Some("7"), P2))).await, RecordResult::Done(FileStatus::Deduplicated));
+        let objects = h.objects.objects.lock().unwrap();
+        assert_eq!(objects.keys().filter(|k| k.starts_with(STAGING_PREFIX)).count(), 0);
+        assert_eq!(objects.len(), 1);
+        assert_eq!(*h.objects.copies.lock().unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn files_beyond_the_copy_limit_are_hashed_then_uploaded_with_a_composite_checksum() {
+        let h = large_harness(|s| s.server_side_copy_limit = 8 * 1024 * 1024);
+        let data = large_data(13, 2);
         h.source.insert(R1, data.clone());
         assert_eq!(h.worker.process(delivery("big", &message(1, Some("7"), P1))).await, RecordResult::Done(FileStatus::Moved));
         let row = h.manifest.get("attachment:1").await.unwrap().unwrap();
         let stored = h.objects.objects.lock().unwrap().get(row.s3_key.as_deref().unwrap()).unwrap().0.clone();
         assert_eq!(stored, data);
+        assert_eq!(*h.objects.copies.lock().unwrap(), 0);
+        assert_eq!(*h.objects.heads.lock().unwrap(), 1, "the composite checksum is read back");
         assert_eq!(h.worker.settings().part_size_for(data.len() as u64), 5 * 1024 * 1024);
     }
 
@@ -1012,10 +1212,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_file_that_changes_during_multipart_fails_aborts_and_releases_its_claim() {
-        let mut h = harness(|s| {
-            s.multipart_threshold = 6 * 1024 * 1024;
-            s.part_size = 5 * 1024 * 1024;
-        });
+        let mut h = large_harness(|s| s.server_side_copy_limit = 8 * 1024 * 1024);
         let data = vec![7u8; 11 * 1024 * 1024];
         let reader = Arc::new(ChangingReader { reads: Default::default(), data: data.clone(), first_pass_bytes: data.len() as u64 });
         let ports = WorkerPorts {
@@ -1095,9 +1292,9 @@ mod tests {
 
 
     fn slow_harness(lease: Duration, after_read: Box<dyn Fn() + Send + Sync>, dedup: Arc<MemoryDedup>) -> Harness {
-        let mut h = harness(|s| {
-            s.multipart_threshold = 6 * 1024 * 1024;
-            s.part_size = 5 * 1024 * 1024;
+        // Beyond the copy limit: the claim is held while the parts go out.
+        let mut h = large_harness(|s| {
+            s.server_side_copy_limit = 8 * 1024 * 1024;
             s.part_concurrency = 1;
             s.lease = lease;
         });

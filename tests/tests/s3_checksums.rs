@@ -184,7 +184,7 @@ async fn multipart_part_with_wrong_sha256_is_not_checked_by_s3s_fs() {
     assert_eq!(uploaded.checksum_sha256, wrong);
 
     let outcome = s3
-        .complete_multipart("big/file.bin", &upload_id, std::slice::from_ref(&uploaded))
+        .complete_multipart("big/file.bin", &upload_id, std::slice::from_ref(&uploaded), true)
         .await
         .expect("s3s-fs 0.14.1 completes with a wrong part checksum (real S3: refused)");
     assert_eq!(outcome, PutOutcome::Created);
@@ -198,4 +198,33 @@ async fn multipart_part_with_wrong_sha256_is_not_checked_by_s3s_fs() {
     assert_eq!(size, part.len() as u64);
     assert_eq!(to_b64(&digest), to_b64(&sha256(&part)));
     assert_ne!(to_b64(&digest), wrong);
+}
+
+/// The worker's path for large files: a multipart upload to a staging key (overwritten by a
+/// retry, so completed without `If-None-Match`), then a server-side copy to the final key
+/// asking for the new object's SHA-256. What s3s-fs 0.14.1 answers is pinned here; real S3
+/// and moto return the copy's full-object SHA-256, which the worker compares with its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_staging_upload_is_overwritten_by_a_retry_and_copied_with_its_metadata() {
+    let (_server, s3) = setup().await;
+    let stale = b"what a crashed attempt uploaded".to_vec();
+    let body = b"the large file, in one part here".to_vec();
+    let staging = "_migration-staging/attachment/9";
+    for bytes in [&stale, &body] {
+        let upload_id = s3.create_multipart(staging, &[]).await.expect("create multipart");
+        let part = s3.upload_part(staging, &upload_id, 1, bytes.clone(), &to_b64(&sha256(bytes))).await.expect("part");
+        let outcome = s3.complete_multipart(staging, &upload_id, &[part], false).await.expect("complete");
+        assert_eq!(outcome, PutOutcome::Created, "a staging key is overwritten, never refused");
+    }
+    let checksum = s3.copy_object(staging, "org_1/certificates/final.pdf", &sha_metadata(&body)).await.expect("copy");
+    if let Some(c) = &checksum {
+        assert_eq!(*c, to_b64(&sha256(&body)), "a returned checksum is the copy's full-object SHA-256");
+    }
+    let head = s3.head_object("org_1/certificates/final.pdf").await.expect("head").expect("copied");
+    assert_eq!(head.size, body.len() as u64);
+    assert_eq!(head.metadata_sha256, Some(to_hex(&sha256(&body))), "the copy carries the metadata given, not the staging object's");
+    let (digest, _) = s3.read_sha256("org_1/certificates/final.pdf").await.expect("read back");
+    assert_eq!(digest, sha256(&body), "the copy holds the retry's bytes, not the stale ones");
+    s3.delete_object(staging).await.expect("delete staging");
+    assert_eq!(s3.head_object(staging).await.expect("head"), None);
 }

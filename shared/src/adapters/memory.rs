@@ -161,6 +161,8 @@ pub struct MemoryObjects {
     pub objects: Mutex<BTreeMap<String, (Vec<u8>, Metadata)>>,
     pub uploads: Mutex<HashMap<String, PendingUpload>>,
     pub puts: Mutex<u64>,
+    pub heads: Mutex<u64>,
+    pub copies: Mutex<u64>,
     pub aborted: Mutex<u64>,
 }
 
@@ -180,6 +182,7 @@ impl ObjectStore for MemoryObjects {
     }
 
     async fn head_object(&self, key: &str) -> Result<Option<StoredObject>, PortError> {
+        *self.heads.lock().unwrap() += 1;
         Ok(self.objects.lock().unwrap().get(key).map(|(body, meta)| StoredObject {
             size: body.len() as u64,
             checksum_sha256: Some(hashing::to_b64(&hashing::sha256(body))),
@@ -205,7 +208,7 @@ impl ObjectStore for MemoryObjects {
         Ok(UploadedPart { part_number, etag: format!("etag-{part_number}"), checksum_sha256: sha256_b64.into() })
     }
 
-    async fn complete_multipart(&self, key: &str, upload_id: &str, parts: &[UploadedPart]) -> Result<PutOutcome, PortError> {
+    async fn complete_multipart(&self, key: &str, upload_id: &str, parts: &[UploadedPart], only_if_absent: bool) -> Result<PutOutcome, PortError> {
         let (_, bodies, meta) = self
             .uploads
             .lock()
@@ -213,7 +216,7 @@ impl ObjectStore for MemoryObjects {
             .remove(upload_id)
             .ok_or_else(|| PortError::permanent("complete_multipart", "NoSuchUpload"))?;
         let mut objects = self.objects.lock().unwrap();
-        if objects.contains_key(key) {
+        if only_if_absent && objects.contains_key(key) {
             return Ok(PutOutcome::AlreadyExists);
         }
         let mut body = Vec::new();
@@ -223,6 +226,15 @@ impl ObjectStore for MemoryObjects {
         objects.insert(key.into(), (body, meta));
         *self.puts.lock().unwrap() += 1;
         Ok(PutOutcome::Created)
+    }
+
+    async fn copy_object(&self, from: &str, to: &str, metadata: &[(String, String)]) -> Result<Option<String>, PortError> {
+        let mut objects = self.objects.lock().unwrap();
+        let (body, _) = objects.get(from).cloned().ok_or_else(|| PortError::retryable("copy_object", "NoSuchKey"))?;
+        let checksum = hashing::to_b64(&hashing::sha256(&body));
+        objects.insert(to.into(), (body, metadata.iter().cloned().collect()));
+        *self.copies.lock().unwrap() += 1;
+        Ok(Some(checksum))
     }
 
     async fn read_sha256(&self, key: &str) -> Result<(hashing::Sha256Digest, u64), PortError> {

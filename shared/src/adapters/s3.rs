@@ -6,7 +6,7 @@ use crate::error::PortError;
 use crate::ports::{ObjectStore, PutOutcome, StoredObject, UploadedPart};
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart, MetadataDirective};
 use aws_sdk_s3::Client;
 
 #[derive(Clone)]
@@ -29,6 +29,10 @@ where
 {
     service_code(err).is_some_and(|(code, status)| status == 412 || code == "PreconditionFailed")
 }
+
+/// What a CopySource header escapes in a key: everything but unreserved characters and `/`.
+const COPY_SOURCE: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 fn metadata_map(metadata: &[(String, String)]) -> std::collections::HashMap<String, String> {
     metadata.iter().cloned().collect()
@@ -116,7 +120,7 @@ impl ObjectStore for S3Objects {
         })
     }
 
-    async fn complete_multipart(&self, key: &str, upload_id: &str, parts: &[UploadedPart]) -> Result<PutOutcome, PortError> {
+    async fn complete_multipart(&self, key: &str, upload_id: &str, parts: &[UploadedPart], only_if_absent: bool) -> Result<PutOutcome, PortError> {
         let completed = CompletedMultipartUpload::builder()
             .set_parts(Some(
                 parts
@@ -138,7 +142,7 @@ impl ObjectStore for S3Objects {
             .key(key)
             .upload_id(upload_id)
             .multipart_upload(completed)
-            .if_none_match("*")
+            .set_if_none_match(only_if_absent.then(|| "*".to_string()))
             .send()
             .await;
         match result {
@@ -146,6 +150,25 @@ impl ObjectStore for S3Objects {
             Err(e) if already_exists(&e) => Ok(PutOutcome::AlreadyExists),
             Err(e) => Err(classify("s3 complete_multipart_upload", e)),
         }
+    }
+
+    async fn copy_object(&self, from: &str, to: &str, metadata: &[(String, String)]) -> Result<Option<String>, PortError> {
+        // Keys we copy from are built from safe characters (the staging prefix and a source
+        // key); encoding the separators anyway keeps the header valid whatever the bucket.
+        let source = format!("{}/{}", self.bucket, percent_encoding::utf8_percent_encode(from, COPY_SOURCE));
+        let out = self
+            .client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(to)
+            .copy_source(source)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .metadata_directive(MetadataDirective::Replace)
+            .set_metadata(Some(metadata_map(metadata)))
+            .send()
+            .await
+            .map_err(|e| classify("s3 copy_object", e))?;
+        Ok(out.copy_object_result.and_then(|r| r.checksum_sha256))
     }
 
     async fn read_sha256(&self, key: &str) -> Result<(crate::hashing::Sha256Digest, u64), PortError> {
