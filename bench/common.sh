@@ -12,12 +12,15 @@ mkdir -p "$PEERS"
 # so no test-only feature such as crash points is compiled in); for --smoke, the debug build
 # the test command already made (CI checks that the scripts work and must not pay for a
 # second, optimized build of the dependency tree).
+# DTX_BENCH_PREBUILT=1 measures the binaries already in the build directory as they are.
 build_bins() {
   local profile="$1"
-  if [ "$profile" = release ]; then
+  if [ "${DTX_BENCH_PREBUILT:-0}" = 1 ]; then
+    echo "measuring the $profile binaries already built (DTX_BENCH_PREBUILT=1)" >&2
+  elif [ "$profile" = release ]; then
     cargo build -q --release -p bench -p cli -p worker -p inventory
   else
-    cargo build -q --workspace --bins
+    cargo build -q --workspace --all-targets
   fi
   BIN="$CARGO_TARGET_DIR/$profile"
 }

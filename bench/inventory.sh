@@ -5,17 +5,17 @@
 #   1. --queue memory: nothing leaves the process; rows resolved per second with no emulator.
 #   2. --queue <moto>: every batch goes over the SQS protocol to moto; the wall time spent
 #      waiting on it is measured and subtracted ("excluding the emulator's own time"). Run on
-#      a smaller database (SQS_ROWS, default 50,000): moto takes ~3 ms per request.
+#      a smaller database (SQS_ROWS, default 20,000): moto takes milliseconds per request.
 # Both print SQS requests per file (SendMessageBatch calls / messages; 0.1 is full batches).
 #
-#   bash bench/inventory.sh          # 1,000,000 rows, and 50,000 over moto
+#   bash bench/inventory.sh          # 1,000,000 rows, and 20,000 over moto
 #   bash bench/inventory.sh --smoke  # 5,000 and 2,000, debug build
 # Target (issue 7): 0.1 SQS requests per file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/common.sh
 
-ROWS="${ROWS:-1000000}"; SQS_ROWS="${SQS_ROWS:-50000}"; PROFILE=release
+ROWS="${ROWS:-1000000}"; SQS_ROWS="${SQS_ROWS:-20000}"; PROFILE=release
 for arg in "$@"; do
   case "$arg" in
     --smoke) ROWS=5000; SQS_ROWS=2000; PROFILE=debug ;;

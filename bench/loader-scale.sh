@@ -40,26 +40,17 @@ case "$PEER" in
   *) echo "PEER must be 1 (run the pgloader comparison, the default) or 0 (skip it)" >&2; exit 2 ;;
 esac
 
-# The peer tool is checked up front so that a missing pgloader stops the run here, not after
-# the whole loader has run. Installed the way the machine's services are (Debian packages).
-if [ "$PEER" = 1 ] && ! command -v pgloader >/dev/null 2>&1; then
-  echo "== pgloader not found: installing it (apt-get install pgloader; PEER=0 skips the peer run)" >&2
-  SUDO=()
-  [ "$(id -u)" = 0 ] || SUDO=(sudo)
-  { "${SUDO[@]}" apt-get install -y -q pgloader \
-      || { "${SUDO[@]}" apt-get update -q && "${SUDO[@]}" apt-get install -y -q pgloader; }; } >&2 \
-    || { echo "pgloader is not installed and apt-get could not install it: install it (apt-get install pgloader) or run with PEER=0" >&2; exit 1; }
-  command -v pgloader >/dev/null 2>&1 || { echo "pgloader still not on PATH after apt-get install" >&2; exit 1; }
+# The peer tool is checked (and installed, from Debian's packages) up front, so that a missing
+# pgloader stops the run here, not after the whole loader has run.
+source bench/common.sh
+if [ "$PEER" = 1 ]; then
+  peer_pgloader
+  command -v pgloader >/dev/null 2>&1 || { echo "pgloader could not be installed: install it (apt-get install pgloader) or run with PEER=0" >&2; exit 1; }
 fi
 
 bash infra/local/services.sh >/dev/null
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/dtx-migrate/target}"
-if [ "$PROFILE" = release ]; then
-  cargo build -q --release -p cli
-else
-  cargo build -q -p cli
-fi
-BIN="$CARGO_TARGET_DIR/$PROFILE/dtx-migrate"
+build_bins "$PROFILE"
+BIN="$BIN/dtx-migrate"
 
 WORK="${DTX_BENCH_DIR:-$PWD/.local/bench-loader}"
 rm -rf "$WORK" && mkdir -p "$WORK/mappings" "$WORK/report"

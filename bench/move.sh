@@ -46,7 +46,7 @@ export RCLONE_CONFIG_BENCH_TYPE=s3 RCLONE_CONFIG_BENCH_PROVIDER=Other RCLONE_CON
   RCLONE_CONFIG_BENCH_REGION=us-east-1 RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE=true
 "$AWS_CLI" --endpoint-url "$S3_ENDPOINT" s3 mb s3://dtx-bench >/dev/null
 
-measure rclone rclone copy "$SRC" bench:dtx-bench/rclone
+measure rclone env -u AWS_CA_BUNDLE rclone copy "$SRC" bench:dtx-bench/rclone
 measure awscli "$AWS_CLI" --endpoint-url "$S3_ENDPOINT" s3 cp --recursive --only-show-errors "$SRC" s3://dtx-bench/awscli
 measure ours-mem "$BIN/dtx-bench" move --root "$WORK/tree" --s3-endpoint "$S3_ENDPOINT" --prefix mem
 measure ours-mem-x2 "$BIN/dtx-bench" move --root "$WORK/tree" --s3-endpoint "$S3_ENDPOINT" --prefix mem2 --environments 2

@@ -4,6 +4,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use shared::config::{path_rules_from_env, AwsClients, Resources};
+use shared::forecast::{forecast_with_limits, Deployment, Prices, ServiceLimits, Workload, MEASURED};
 use shared::inventory::{Inventory, InventoryRequest};
 use shared::local::{self, LocalEventSource};
 use shared::manifest::{self, ManifestSummary};
@@ -85,6 +86,73 @@ enum Command {
     /// Send again the files whose manifest status is one of --status (e.g. `missing` after
     /// files were restored on EFS, or `failed`). Locally the workers run until the queue drains.
     Rerun(RerunArgs),
+    /// Forecast the production move from an inventory dry run (or a file count and total
+    /// size) and the template's parameters: wall time and what limits it, Lambda GB-seconds,
+    /// AWS requests per file, EFS bytes read per byte moved, the bill against its floor, and
+    /// issue 7's targets. Needs no AWS access.
+    Plan(PlanArgs),
+}
+
+#[derive(Args)]
+struct PlanArgs {
+    /// The JSON that `inventory --dry-run --json` prints (or the bare dry-run report in it).
+    #[arg(long, value_name = "FILE", required_unless_present = "files", conflicts_with_all = ["files", "bytes"])]
+    dry_run_report: Option<PathBuf>,
+    /// Without a report: the number of files, sized like a document store (see --bytes).
+    #[arg(long, requires = "bytes")]
+    files: Option<u64>,
+    /// Without a report: their total size, e.g. 2.2TB, 500GiB or a byte count.
+    #[arg(long, requires = "files", value_parser = shared::forecast::parse_size)]
+    bytes: Option<u64>,
+    /// Share of the found files whose content another file stores first (unknown before the
+    /// move; 0 to below 1).
+    #[arg(long, default_value_t = shared::forecast::DEFAULT_DUPLICATE_FRACTION, value_parser = parse_fraction)]
+    duplicate_fraction: f64,
+    /// Distinct account prefixes (org_<id>/): S3's request rates apply per prefix.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    accounts: u64,
+    /// MaximumConcurrency: concurrent worker invocations.
+    #[arg(long, default_value_t = Deployment::default().concurrency, value_parser = clap::value_parser!(u32).range(2..=1000))]
+    concurrency: u32,
+    /// WorkerMemorySize in MB.
+    #[arg(long, default_value_t = Deployment::default().memory_mb, value_parser = clap::value_parser!(u32).range(128..=10240))]
+    memory_mb: u32,
+    /// BatchSize: messages per invocation.
+    #[arg(long, default_value_t = Deployment::default().batch_size, value_parser = clap::value_parser!(u32).range(1..=10))]
+    batch_size: u32,
+    /// RecordConcurrency: records of a batch processed at once.
+    #[arg(long, default_value_t = Deployment::default().record_concurrency, value_parser = clap::value_parser!(u32).range(1..=10))]
+    record_concurrency: u32,
+    /// MultipartThresholdBytes (e.g. 64MiB).
+    #[arg(long, default_value_t = Deployment::default().multipart_threshold, value_parser = shared::forecast::parse_size)]
+    multipart_threshold: u64,
+    /// PartSizeBytes (e.g. 16MiB).
+    #[arg(long, default_value_t = Deployment::default().part_size, value_parser = shared::forecast::parse_size)]
+    part_size: u64,
+    /// PartConcurrency: parts of one file in flight.
+    #[arg(long, default_value_t = Deployment::default().part_concurrency, value_parser = clap::value_parser!(u32).range(1..=16))]
+    part_concurrency: u32,
+    /// WorkerTimeout in seconds.
+    #[arg(long, default_value_t = Deployment::default().timeout_s, value_parser = clap::value_parser!(u32).range(30..=900))]
+    timeout: u32,
+    /// EFS read throughput per second (default: Elastic's 20 GiB/s; a Bursting file system of
+    /// 2 TiB gives ~100 MiB/s, e.g. --efs-read-throughput 100MiB).
+    #[arg(long, value_name = "SIZE", value_parser = shared::forecast::parse_size)]
+    efs_read_throughput: Option<u64>,
+    /// Write units a second each DynamoDB table takes (default: a new on-demand table's
+    /// 4,000; more with warm throughput).
+    #[arg(long, value_name = "WRU", value_parser = clap::value_parser!(u64).range(1..))]
+    table_write_units: Option<u64>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if (0.0..1.0).contains(&x) => Ok(x),
+        _ => Err(format!("{s:?}: a fraction of at least 0 and below 1, e.g. 0.2")),
+    }
 }
 
 #[derive(Args)]
@@ -372,6 +440,7 @@ async fn main() -> Result<()> {
         Command::Dlq { command } => dlq(&cli.target, command).await?,
         Command::Rerun(args) => rerun(&cli.target, args).await?,
         Command::Report(args) => report(&cli.target, args).await?,
+        Command::Plan(args) => plan(args)?,
         Command::Manifest { command: ManifestCommand::Verify } => {
             let (clients, resources) = connect(&cli.target).await?;
             if !verify(&clients, &resources).await? {
@@ -505,6 +574,60 @@ async fn inventory(target: &Target, args: &InventoryArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `plan`: the forecast, from a dry-run report or a synthetic workload. No AWS access.
+fn plan(args: &PlanArgs) -> Result<()> {
+    let mut workload = match (&args.dry_run_report, args.files, args.bytes) {
+        (Some(path), _, _) => Workload::from_dry_run(&read_dry_run_report(path)?)?,
+        (None, Some(files), Some(bytes)) => Workload::synthetic(files, bytes)?,
+        // clap requires one or the other; say so rather than guess.
+        _ => bail!("plan needs --dry-run-report FILE, or --files N with --bytes SIZE"),
+    };
+    workload.duplicate_fraction = args.duplicate_fraction;
+    workload.accounts = args.accounts;
+    let deployment = Deployment {
+        concurrency: args.concurrency,
+        memory_mb: args.memory_mb,
+        batch_size: args.batch_size,
+        record_concurrency: args.record_concurrency,
+        multipart_threshold: args.multipart_threshold,
+        part_size: args.part_size,
+        part_concurrency: args.part_concurrency,
+        timeout_s: args.timeout,
+        ..Deployment::default()
+    };
+    let documented = ServiceLimits::DOCUMENTED;
+    let limits = ServiceLimits {
+        efs_read_bytes_per_s: args.efs_read_throughput.map_or(documented.efs_read_bytes_per_s, |b| b as f64),
+        dynamodb_table_write_units_per_s: args.table_write_units.map_or(documented.dynamodb_table_write_units_per_s, |u| u as f64),
+        ..documented
+    };
+    let forecast = forecast_with_limits(&workload, &deployment, &MEASURED, &Prices::US_EAST_1, &limits)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&forecast)?);
+    } else {
+        print!("{}", forecast.render_text());
+    }
+    Ok(())
+}
+
+/// The dry-run report in `inventory --dry-run --json`'s output (its `report` field), or a
+/// bare report.
+fn read_dry_run_report(path: &Path) -> Result<shared::inventory::DryRunReport> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let json: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    let report = match json.get("report") {
+        Some(serde_json::Value::Null) => {
+            bail!("{} is an inventory answer without a dry-run report (run `inventory --dry-run --json`)", path.display())
+        }
+        Some(report) => report.clone(),
+        None if json.get("done").is_some() => {
+            bail!("{} is an inventory answer without a dry-run report (run `inventory --dry-run --json`)", path.display())
+        }
+        None => json,
+    };
+    serde_json::from_value(report).with_context(|| format!("{} does not hold a dry-run report", path.display()))
 }
 
 async fn run_move(target: &Target, args: &MoveArgs) -> Result<()> {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: starts the local services (PostgreSQL, MariaDB, moto), installs Debian's
 # chromium if missing (the HTML report is rendered headless), lints the SAM template, checks
-# clippy, then runs every unit and integration test.
+# clippy, runs every unit and integration test, then a smoke run of every benchmark.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash infra/local/services.sh
@@ -15,3 +15,6 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast
 fi
+# Benchmarks are not tests: a smoke run of each (tiny data, debug build, peers included)
+# checks that the scripts and their peer tools still work; figures come from bench/all.sh.
+bash bench/all.sh --smoke

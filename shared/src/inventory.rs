@@ -395,6 +395,10 @@ pub struct DryRunReport {
     pub by_generation: BTreeMap<String, Tally>,
     pub found_via: BTreeMap<String, u64>,
     pub size_histogram: BTreeMap<String, u64>,
+    /// Bytes of the found files per size bucket (the forecast needs them; absent in reports
+    /// written before it existed).
+    #[serde(default)]
+    pub size_histogram_bytes: BTreeMap<String, u64>,
     pub missing: Vec<(String, String)>,
     pub rejected: Vec<(String, String)>,
     pub orphans: Vec<String>,
@@ -429,6 +433,7 @@ impl DryRunReport {
         match check {
             FileCheck::Found { size, via, .. } => {
                 *self.size_histogram.entry(size_bucket(size).to_string()).or_default() += 1;
+                *self.size_histogram_bytes.entry(size_bucket(size).to_string()).or_default() += size;
                 *self.found_via.entry(via).or_default() += 1;
             }
             FileCheck::Missing { .. } => self.missing.push((key, m.legacy_path.clone())),
@@ -460,7 +465,8 @@ impl DryRunReport {
         o.push_str("Size distribution (found files):\n");
         for (_, label) in SIZE_BUCKETS {
             if let Some(n) = self.size_histogram.get(label) {
-                o.push_str(&format!("  {label:<10} {n}\n"));
+                let bytes = self.size_histogram_bytes.get(label).map(|b| human_bytes(*b)).unwrap_or_default();
+                o.push_str(&format!("  {label:<10} {n:>9}  {bytes}\n"));
             }
         }
         o.push_str(&format!("Orphan files (on disk, referenced by no row): {} ({})\n", self.orphans.len(), human_bytes(self.orphan_bytes)));
@@ -487,6 +493,7 @@ impl DryRunReport {
             let more = if keys.len() > 5 { format!(", ... {} more", keys.len() - 5) } else { String::new() };
             o.push_str(&format!("  {} x {reason}\n      {}{more}\n", keys.len(), shown.join(", ")));
         }
+        o.push_str(&crate::forecast::dry_run_section(self));
         o
     }
 }

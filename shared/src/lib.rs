@@ -8,6 +8,7 @@ pub mod adapters;
 pub mod config;
 pub mod crash;
 pub mod error;
+pub mod forecast;
 pub mod hashing;
 pub mod inventory;
 pub mod keys;
