@@ -71,6 +71,13 @@ start_s3s_fs() {
   return 1
 }
 
+# rclone's remote "bench:" on the s3s-fs endpoint (configured through the environment).
+rclone_remote() {
+  export RCLONE_CONFIG_BENCH_TYPE=s3 RCLONE_CONFIG_BENCH_PROVIDER=Other RCLONE_CONFIG_BENCH_ENDPOINT="$S3_ENDPOINT" \
+    RCLONE_CONFIG_BENCH_ACCESS_KEY_ID=testing RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY=testing \
+    RCLONE_CONFIG_BENCH_REGION=us-east-1 RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE=true
+}
+
 stop_s3s_fs() {
   if [ -n "${S3S_PID:-}" ]; then kill "$S3S_PID" 2>/dev/null || true; wait "$S3S_PID" 2>/dev/null || true; fi
   [ -n "${S3S_DIR:-}" ] && rm -rf "$S3S_DIR" "$S3S_DIR.log"

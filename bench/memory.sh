@@ -28,9 +28,7 @@ RESULTS="$WORK/results"
 "$BIN/dtx-bench" tree --root "$WORK/large-file" --single-bytes $((LARGE << 20)) --seed 8 >/dev/null
 "$BIN/dtx-bench" tree --root "$WORK/many" --files "$FILES" --tail-fraction 0 --seed 9 >/dev/null
 start_s3s_fs
-export RCLONE_CONFIG_BENCH_TYPE=s3 RCLONE_CONFIG_BENCH_PROVIDER=Other RCLONE_CONFIG_BENCH_ENDPOINT="$S3_ENDPOINT" \
-  RCLONE_CONFIG_BENCH_ACCESS_KEY_ID=testing RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY=testing \
-  RCLONE_CONFIG_BENCH_REGION=us-east-1 RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE=true
+rclone_remote
 
 measure "file-${SMALL}MiB" "$BIN/dtx-bench" move --root "$WORK/small-file" --s3-endpoint "$S3_ENDPOINT" --prefix small
 measure "file-${LARGE}MiB" "$BIN/dtx-bench" move --root "$WORK/large-file" --s3-endpoint "$S3_ENDPOINT" --prefix large

@@ -41,9 +41,7 @@ find "$SRC" -type f -print0 | xargs -0 cat > /dev/null   # warm the page cache
 start_s3s_fs
 
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1
-export RCLONE_CONFIG_BENCH_TYPE=s3 RCLONE_CONFIG_BENCH_PROVIDER=Other RCLONE_CONFIG_BENCH_ENDPOINT="$S3_ENDPOINT" \
-  RCLONE_CONFIG_BENCH_ACCESS_KEY_ID=testing RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY=testing \
-  RCLONE_CONFIG_BENCH_REGION=us-east-1 RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE=true
+rclone_remote
 "$AWS_CLI" --endpoint-url "$S3_ENDPOINT" s3 mb s3://dtx-bench >/dev/null
 
 measure rclone env -u AWS_CA_BUNDLE rclone copy "$SRC" bench:dtx-bench/rclone
