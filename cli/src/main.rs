@@ -698,7 +698,11 @@ async fn move_locally(
     let dead = shared::wiring::dead_letter_queue(clients, resources).list().await?;
     let by_reason: std::collections::BTreeMap<&str, usize> =
         shared::adapters::dlq::by_reason(&dead).into_iter().map(|(reason, letters)| (reason, letters.len())).collect();
-    println!("Dead-letter queue: {} messages {by_reason:?} (dtx-migrate dlq list)", dead.len());
+    println!(
+        "Dead-letter queue: {} messages {by_reason:?}{} (dtx-migrate dlq list)",
+        by_reason.values().sum::<usize>(),
+        duplicates_note(&dead)
+    );
     if let Some(dir) = report_dir {
         std::fs::create_dir_all(dir)?;
         write_manifest_csv(&records, dir)?;
@@ -791,6 +795,14 @@ async fn report(target: &Target, args: &ReportArgs) -> Result<()> {
     Ok(())
 }
 
+/// `, plus N duplicate copies …` when the DLQ holds copies of its messages, else nothing.
+fn duplicates_note(letters: &[shared::adapters::dlq::DeadLetter]) -> String {
+    match letters.iter().filter(|l| l.duplicate_of.is_some()).count() {
+        0 => String::new(),
+        n => format!(", plus {n} duplicate cop{} (a redrive sends each message once)", if n == 1 { "y" } else { "ies" }),
+    }
+}
+
 async fn dlq(target: &Target, command: &DlqCommand) -> Result<()> {
     use shared::adapters::dlq::{by_reason, EXHAUSTED};
     let (clients, resources) = connect(target).await?;
@@ -811,7 +823,7 @@ async fn dlq(target: &Target, command: &DlqCommand) -> Result<()> {
                 return Ok(());
             }
             let groups = by_reason(&letters);
-            println!("Dead-letter queue: {} message(s)", letters.len());
+            println!("Dead-letter queue: {} message(s){}", groups.values().map(Vec::len).sum::<usize>(), duplicates_note(&letters));
             for (reason, group) in groups {
                 println!("{reason}: {}", group.len());
                 for l in group {
@@ -838,6 +850,9 @@ async fn dlq(target: &Target, command: &DlqCommand) -> Result<()> {
             } else {
                 let moved: u64 = redriven.moved.values().sum();
                 println!("moved {moved} message(s) back to the work queue {:?}; {} left in the DLQ", redriven.moved, redriven.left);
+                if redriven.duplicates_deleted > 0 {
+                    println!("deleted {} duplicate copies of moved messages instead of sending them twice", redriven.duplicates_deleted);
+                }
             }
         }
     }

@@ -1,13 +1,43 @@
 //! SHA-256 helpers. Hashing runs on the blocking pool so a 64 MiB digest never stalls the
 //! async workers that keep uploads in flight.
+//!
+//! The digest is AWS-LC's (already linked for TLS): its assembly uses the CPU's SHA
+//! extensions as OpenSSL does, and hashing is most of the worker's CPU, which is what Lambda
+//! bills. Benchmark 1 (`bench/hash.sh`) compares it with OpenSSL.
 
+use aws_lc_rs::digest::{Context, SHA256};
 use base64::Engine;
-use sha2::{Digest, Sha256};
 
 pub type Sha256Digest = [u8; 32];
 
 pub fn sha256(bytes: &[u8]) -> Sha256Digest {
-    Sha256::digest(bytes).into()
+    let mut h = Sha256::new();
+    h.update(bytes);
+    h.finish()
+}
+
+/// A running SHA-256, fed synchronously.
+#[derive(Clone)]
+pub struct Sha256(Context);
+
+impl Sha256 {
+    pub fn new() -> Self {
+        Self(Context::new(&SHA256))
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    pub fn finish(self) -> Sha256Digest {
+        self.0.finish().as_ref().try_into().expect("a SHA-256 digest is 32 bytes")
+    }
+}
+
+impl Default for Sha256 {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 pub fn to_hex(d: &Sha256Digest) -> String {
@@ -25,7 +55,7 @@ pub fn composite_b64(part_digests: &[Sha256Digest]) -> String {
     for d in part_digests {
         h.update(d);
     }
-    let whole: Sha256Digest = h.finalize().into();
+    let whole = h.finish();
     format!("{}-{}", to_b64(&whole), part_digests.len())
 }
 
@@ -62,7 +92,7 @@ impl StreamingSha256 {
     }
 
     pub fn finish(self) -> Sha256Digest {
-        self.0.finalize().into()
+        self.0.finish()
     }
 }
 
@@ -74,6 +104,23 @@ mod tests {
     fn known_vectors() {
         assert_eq!(to_hex(&sha256(b"")), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
         assert_eq!(to_b64(&sha256(b"abc")), "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=");
+    }
+
+    /// AWS-LC's digest agrees with an independent implementation (RustCrypto's) on every
+    /// length around the 64-byte block and buffer boundaries, fed whole and in pieces.
+    #[test]
+    fn agrees_with_rustcrypto_on_block_boundaries() {
+        use sha2::Digest;
+        let data: Vec<u8> = (0..70_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        for len in (0..200).chain([4095, 4096, 4097, 65_535, 65_536, 65_537, 70_000]) {
+            let expected: Sha256Digest = sha2::Sha256::digest(&data[..len]).into();
+            assert_eq!(sha256(&data[..len]), expected, "length {len}");
+            let mut h = Sha256::new();
+            for piece in data[..len].chunks(61) {
+                h.update(piece);
+            }
+            assert_eq!(h.finish(), expected, "length {len} in 61-byte pieces");
+        }
     }
 
     #[tokio::test]

@@ -51,7 +51,8 @@ impl MigrationReport {
         }
         let (throughput, throughput_bucket_seconds) = throughput(records);
         let mut issues: BTreeMap<String, u64> = BTreeMap::new();
-        for l in dead_letters {
+        // A copy of a dead letter is the same failure, not another one.
+        for l in dead_letters.iter().filter(|l| l.duplicate_of.is_none()) {
             *issues.entry(format!("dlq: {}", l.reason)).or_default() += 1;
         }
         if let Some(csv_bytes) = loader_issues {

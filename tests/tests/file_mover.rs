@@ -290,7 +290,8 @@ async fn missing_malformed_and_exhausted_messages_end_in_the_dlq_with_their_reas
     tokio::time::timeout(Duration::from_secs(60), e.run(stop, Default::default())).await.expect("drains").unwrap();
 
     let dead = aws.dead_letters().await;
-    let reasons: BTreeMap<String, usize> = dead.iter().fold(BTreeMap::new(), |mut m, d| {
+    // Copies of one letter (a redelivery forwarded again) are one failure.
+    let reasons: BTreeMap<String, usize> = dead.iter().filter(|d| d.duplicate_of.is_none()).fold(BTreeMap::new(), |mut m, d| {
         *m.entry(d.reason.clone()).or_default() += 1;
         m
     });
@@ -303,6 +304,55 @@ async fn missing_malformed_and_exhausted_messages_end_in_the_dlq_with_their_reas
     assert!(rows["attachment:6"].last_error.as_deref().unwrap().contains("attachment:88"), "the manifest keeps the last error");
     assert!(rows["attachment:6"].attempts >= 2);
     assert_eq!(aws.queue_depth(&aws.resources.queue_url).await, (0, 0));
+}
+
+/// At-least-once: a forward the SDK retried, or a redelivery forwarded again after its
+/// manifest write failed, leaves two copies of one letter in the DLQ. Listing marks the copy,
+/// and a redrive sends the instruction once and deletes the copy, so copies never multiply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn copies_of_a_dead_letter_are_marked_and_redriven_once() {
+    use shared::model::DeadLetterReason;
+    use shared::ports::DeadLetters;
+    let aws = AwsFixture::new(3, 30).await;
+    let forward = shared::adapters::sqs::SqsDeadLetters::new(aws.clients.sqs.clone(), &aws.resources.dlq_url);
+    let gone = message(5, "9", "/efsdata/attachments/document_management/1/10/gone.pdf").to_json();
+    let other = message(6, "9", "/efsdata/attachments/document_management/1/10/other.pdf").to_json();
+    for (body, reason) in [(&gone, DeadLetterReason::Missing), (&gone, DeadLetterReason::Missing), (&other, DeadLetterReason::Missing)] {
+        forward.forward(body, reason, "no candidate exists", Some("attachment:x")).await.unwrap();
+    }
+    // The same body for another reason is another letter, not a copy.
+    forward.forward(&gone, DeadLetterReason::Rejected, "no account mapping", Some("attachment:5")).await.unwrap();
+
+    let listed = aws.dead_letters().await;
+    assert_eq!(listed.len(), 4, "listing shows every message: {listed:?}");
+    let copies: Vec<_> = listed.iter().filter(|l| l.duplicate_of.is_some()).collect();
+    assert_eq!(copies.len(), 1, "{listed:?}");
+    let original = listed.iter().find(|l| Some(&l.message_id) == copies[0].duplicate_of.as_ref()).expect("the original is listed");
+    assert_eq!((original.reason.as_str(), &original.body), ("missing", &gone));
+    assert_eq!((copies[0].reason.as_str(), &copies[0].body), ("missing", &gone));
+    let groups = shared::adapters::dlq::by_reason(&listed);
+    assert_eq!(groups.iter().map(|(r, g)| (*r, g.len())).collect::<Vec<_>>(), [("missing", 2), ("rejected", 1)]);
+
+    let queue = shared::wiring::dead_letter_queue(&aws.clients, &aws.resources);
+    let redriven = queue.redrive(Some("missing")).await.unwrap();
+    assert_eq!(redriven.moved, BTreeMap::from([("missing".to_string(), 2)]));
+    assert_eq!((redriven.duplicates_deleted, redriven.left), (1, 1));
+    assert_eq!(aws.queue_depth(&aws.resources.queue_url).await, (2, 0), "each instruction reaches the work queue once");
+    let mut sent = Vec::new();
+    for _ in 0..20 {
+        if sent.len() >= 2 {
+            break;
+        }
+        let receive = aws.clients.sqs.receive_message().queue_url(&aws.resources.queue_url).max_number_of_messages(10).wait_time_seconds(1);
+        let out = receive.send().await.unwrap();
+        sent.extend(out.messages.unwrap_or_default().into_iter().filter_map(|m| m.body));
+    }
+    sent.sort();
+    let mut expected = vec![gone.clone(), other.clone()];
+    expected.sort();
+    assert_eq!(sent, expected);
+    let left = aws.dead_letters().await;
+    assert_eq!(left.iter().map(|l| (l.reason.as_str(), l.duplicate_of.is_some())).collect::<Vec<_>>(), [("rejected", false)]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -10,13 +10,21 @@
 //! from the DLQ: a crash in between leaves a copy in both queues (the worker is idempotent, so
 //! the copy is harmless), never a message in neither. Within one redrive every message id is
 //! handled once, even if SQS hands it out twice.
+//!
+//! The DLQ can hold the same message twice: SQS is at-least-once, a `SendMessage` the SDK
+//! retries after a lost answer is stored twice, and a worker whose manifest write failed after
+//! forwarding forwards again on the redelivery (forwarding first, recording second, so that a
+//! crash never loses the letter). Such copies have the same reason and the same body: listing
+//! marks every copy after the first as a [`DeadLetter::duplicate_of`] it, counts and reports
+//! group only the originals, and a redrive sends each body once and deletes its copies, so
+//! duplicates collapse instead of multiplying round after round.
 
 use super::classify;
 use crate::error::PortError;
 use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, Message, MessageSystemAttributeName, QueueAttributeName};
 use aws_sdk_sqs::Client;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// How long a listed or redriven message stays hidden while we work through the queue. Long
 /// enough for a large DLQ to be read to the end before the first messages reappear.
@@ -47,6 +55,10 @@ pub struct DeadLetter {
     pub receive_count: u32,
     /// When it entered the DLQ (ms since the epoch, SQS's SentTimestamp).
     pub sent_ms: u64,
+    /// The message id of an earlier listed message with the same reason and body, when this one
+    /// is a copy of it (see the module documentation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<String>,
     #[serde(skip)]
     pub body: String,
     #[serde(skip)]
@@ -54,6 +66,15 @@ pub struct DeadLetter {
 }
 
 impl DeadLetter {
+    /// What makes two messages copies of each other: the reason and the exact body.
+    fn content_key(&self) -> [u8; 32] {
+        let mut h = crate::hashing::Sha256::new();
+        h.update(self.reason.as_bytes());
+        h.update(&[0]);
+        h.update(self.body.as_bytes());
+        h.finish()
+    }
+
     fn from_message(m: &Message) -> Self {
         let attr = |name: &str| m.message_attributes().and_then(|a| a.get(name)).and_then(|v| v.string_value()).map(str::to_string);
         let body = m.body().unwrap_or_default().to_string();
@@ -84,6 +105,7 @@ impl DeadLetter {
             area: parsed.get("area").and_then(|v| v.as_str()).map(str::to_string),
             ids,
             receive_count,
+            duplicate_of: None,
             body,
             receipt_handle: m.receipt_handle().unwrap_or_default().to_string(),
         }
@@ -114,6 +136,8 @@ pub struct Redriven {
     pub moved: BTreeMap<String, u64>,
     /// Messages left in the DLQ because their reason was not asked for.
     pub left: u64,
+    /// Copies of a moved message (same reason and body) deleted without being sent again.
+    pub duplicates_deleted: u64,
     /// `StartMessageMoveTask`'s handle, when SQS moved everything itself.
     pub move_task: Option<String>,
 }
@@ -215,11 +239,17 @@ impl DeadLetterQueue {
     }
 
     /// Every message in the DLQ, without consuming any, in receive order.
+    /// Copies of an earlier message are marked [`DeadLetter::duplicate_of`].
     pub async fn list(&self) -> Result<Vec<DeadLetter>, PortError> {
         let mut seen = HashSet::new();
+        let mut originals: HashMap<[u8; 32], String> = HashMap::new();
         let mut listed = Vec::new();
-        self.walk(async |letter: DeadLetter| {
+        self.walk(async |mut letter: DeadLetter| {
             if seen.insert(letter.message_id.clone()) {
+                let first = originals.entry(letter.content_key()).or_insert_with(|| letter.message_id.clone());
+                if *first != letter.message_id {
+                    letter.duplicate_of = Some(first.clone());
+                }
                 listed.push(letter);
             }
             Ok(Visit::Hold)
@@ -232,9 +262,13 @@ impl DeadLetterQueue {
     /// queue, one by one: send, then delete. The others are made visible again, and so are
     /// messages that arrived after the redrive began (a worker dead-lettering a redriven file
     /// again must not keep the redrive going round).
+    ///
+    /// A copy of a message already sent in this redrive (same reason and body) is deleted
+    /// without being sent: the work queue gets each instruction once.
     pub async fn redrive(&self, reason: Option<&str>) -> Result<Redriven, PortError> {
         let started_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
         let mut done = HashSet::new();
+        let mut sent_contents = HashSet::new();
         let mut redriven = Redriven::default();
         self.walk(async |letter: DeadLetter| {
             if reason.is_some_and(|r| r != letter.reason) || letter.sent_ms > started_ms {
@@ -243,7 +277,10 @@ impl DeadLetterQueue {
                 }
                 return Ok(Visit::Hold);
             }
-            if !done.contains(&letter.message_id) {
+            if !done.contains(&letter.message_id) && sent_contents.contains(&letter.content_key()) {
+                redriven.duplicates_deleted += 1;
+                done.insert(letter.message_id.clone());
+            } else if !done.contains(&letter.message_id) {
                 self.client
                     .send_message()
                     .queue_url(&self.queue_url)
@@ -253,6 +290,7 @@ impl DeadLetterQueue {
                     .map_err(|e| classify("sqs send to work queue (redrive)", e))?;
                 *redriven.moved.entry(letter.reason.clone()).or_default() += 1;
                 done.insert(letter.message_id.clone());
+                sent_contents.insert(letter.content_key());
             }
             self.client
                 .delete_message()
@@ -299,10 +337,11 @@ impl DeadLetterQueue {
     }
 }
 
-/// Listed messages grouped by reason, in reason order.
+/// Listed messages grouped by reason, in reason order; copies ([`DeadLetter::duplicate_of`])
+/// are left out, so each group counts distinct messages.
 pub fn by_reason(letters: &[DeadLetter]) -> BTreeMap<&str, Vec<&DeadLetter>> {
     let mut groups: BTreeMap<&str, Vec<&DeadLetter>> = BTreeMap::new();
-    for l in letters {
+    for l in letters.iter().filter(|l| l.duplicate_of.is_none()) {
         groups.entry(l.reason.as_str()).or_default().push(l);
     }
     groups
