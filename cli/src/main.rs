@@ -10,7 +10,7 @@ use shared::local::{self, LocalEventSource};
 use shared::manifest::{self, ManifestSummary};
 use shared::model::Area;
 use shared::ports::ManifestStore;
-use shared::source::MountedSource;
+use shared::source::LegacySource;
 use shared::worker::WorkerSettings;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -140,7 +140,7 @@ struct PlanArgs {
     #[arg(long, value_name = "SIZE", value_parser = shared::forecast::parse_size)]
     efs_read_throughput: Option<u64>,
     /// Write units a second each DynamoDB table takes (default: a new on-demand table's
-    /// 4,000; more with warm throughput).
+    /// 4,000; the template's TableWarmWriteUnits when the tables are pre-warmed).
     #[arg(long, value_name = "WRU", value_parser = clap::value_parser!(u64).range(1..))]
     table_write_units: Option<u64>,
     /// Print JSON instead of text.
@@ -285,8 +285,13 @@ struct SampleArgs {
 struct SourceArgs {
     #[arg(long, env = "LEGACY_DATABASE_URL", hide_env_values = true)]
     legacy_url: Option<String>,
+    /// The mounted file system holding the legacy files (DTX 1.0's /efsdata).
     #[arg(long, env = "EFS_ROOT")]
     efs_root: Option<PathBuf>,
+    /// Instead of --efs-root: the staging bucket the legacy files were synced to,
+    /// s3://bucket/prefix (the prefix stands for /efsdata).
+    #[arg(long, env = "SOURCE_URI", conflicts_with = "efs_root")]
+    source_uri: Option<String>,
     /// Directory or s3:// prefix holding id_mapping_accounts.csv.
     #[arg(long, env = "MAPPINGS_DIR")]
     mappings_dir: Option<String>,
@@ -519,8 +524,11 @@ async fn sample(args: &SampleArgs) -> Result<()> {
 }
 
 impl SourceArgs {
-    fn efs_root(&self) -> Result<&Path> {
-        self.efs_root.as_deref().context("running here needs --efs-root / EFS_ROOT (the mounted file system), or --stack to use the deployed functions")
+    fn source(&self, clients: &AwsClients) -> Result<LegacySource> {
+        LegacySource::configure(self.efs_root.as_deref(), self.source_uri.as_deref(), &clients.s3)?.context(
+            "running here needs the legacy files: --efs-root / EFS_ROOT (the mounted file system) or --source-uri / \
+             SOURCE_URI (a staging bucket), or --stack to use the deployed functions",
+        )
     }
 }
 
@@ -531,7 +539,7 @@ async fn build_inventory(clients: &AwsClients, resources: &Resources, args: &Sou
     let legacy = shared::legacy::connect(&legacy_url, 4).await.context("connecting to the legacy database")?;
     shared::legacy::validate_schema(&legacy, shared::legacy::LEGACY_DDL, &shared::legacy::FILE_MOVE_TABLES).await?;
     let accounts = shared::mappings::load_accounts(&clients.s3, &mappings_dir).await?;
-    let source = MountedSource::new(args.efs_root()?)?;
+    let source = args.source(clients)?;
     let options = shared::wiring::InventoryOptions {
         page_size: args.page_size,
         send_concurrency: 8,
@@ -650,7 +658,7 @@ async fn move_locally(
 ) -> Result<()> {
     let inventory = build_inventory(clients, resources, source_args, true).await?;
     let settings = WorkerSettings::from_env()?;
-    let source = MountedSource::new(source_args.efs_root()?)?;
+    let source = source_args.source(clients)?;
     let worker = Arc::new(shared::wiring::worker(clients, resources, settings, Arc::new(source)));
     let esm = LocalEventSource {
         sqs: clients.sqs.clone(),

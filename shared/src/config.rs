@@ -4,7 +4,6 @@ use crate::error::ConfigError;
 use crate::keys::KeyTemplate;
 use crate::paths::PathRules;
 use crate::worker::{DedupScope, WorkerSettings};
-use std::path::PathBuf;
 use std::time::Duration;
 
 fn var(name: &str) -> Option<String> {
@@ -68,10 +67,6 @@ pub fn path_rules_from_env() -> Result<PathRules, ConfigError> {
         None => Ok(PathRules::default()),
         Some(json) => PathRules::from_json(&json).map_err(|e| ConfigError(e.to_string())),
     }
-}
-
-pub fn efs_root_from_env() -> Result<PathBuf, ConfigError> {
-    Ok(PathBuf::from(required("EFS_ROOT")?))
 }
 
 impl WorkerSettings {

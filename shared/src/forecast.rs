@@ -612,12 +612,15 @@ pub struct ServiceLimits {
     /// some since 2024-2025; this is the conservative figure).
     pub efs_read_bytes_per_s: f64,
     /// A new on-demand table serves up to 4,000 write units a second, and doubles its peak
-    /// at most every 30 minutes, unless warm throughput is set (the template sets none).
+    /// at most every 30 minutes, unless pre-warmed (the template's `TableWarmWriteUnits`).
     pub dynamodb_table_write_units_per_s: f64,
     /// Lambda memory per vCPU, and the most vCPUs a function gets (at 10,240 MB).
     pub lambda_mb_per_vcpu: f64,
     pub lambda_max_vcpus: f64,
 }
+
+/// The template's `TableWarmWriteUnits` values above none (a test checks them).
+pub const TABLE_WARM_WRITE_UNITS: [u32; 5] = [8000, 12000, 20000, 40000, 80000];
 
 impl ServiceLimits {
     pub const DOCUMENTED: ServiceLimits = ServiceLimits {
@@ -1238,7 +1241,7 @@ pub fn forecast_with_limits(
     let floor = floor_bill(w, prices, limits);
     let bill_over_floor = bill.total / floor.total;
     let targets = target_checks(wall.seconds, &efs, requests.per_file, bill_over_floor);
-    let warnings = warnings(w, d, &wall);
+    let warnings = warnings(w, d, &wall, limits);
     let assumptions = assumptions(w, p, prices, limits);
 
     Ok(Forecast {
@@ -1529,7 +1532,7 @@ fn target_checks(wall_s: f64, efs: &EfsForecast, requests_per_file: f64, bill_ov
     ]
 }
 
-fn warnings(w: &Workload, d: &Deployment, wall: &WallTime) -> Vec<String> {
+fn warnings(w: &Workload, d: &Deployment, wall: &WallTime, limits: &ServiceLimits) -> Vec<String> {
     let mut out = Vec::new();
     if wall.largest_file_latency_s > d.timeout_s as f64 {
         out.push(format!(
@@ -1559,6 +1562,22 @@ fn warnings(w: &Workload, d: &Deployment, wall: &WallTime) -> Vec<String> {
             grouped(wall.effective_concurrency as f64 - needed),
             needed
         ));
+        if matches!(wall.binding, Constraint::ManifestTableWrites | Constraint::DedupTableWrites) {
+            let units = (wall.effective_concurrency as f64 / needed * limits.dynamodb_table_write_units_per_s).ceil();
+            match TABLE_WARM_WRITE_UNITS.iter().find(|&&allowed| allowed as f64 >= units) {
+                Some(allowed) => out.push(format!(
+                    "or pre-warm both tables for all the workers ({} WRU/s each): TableWarmWriteUnits {allowed} in the \
+                     template (billed once by DynamoDB, not in this bill), and plan --table-write-units {allowed}",
+                    grouped(units)
+                )),
+                None => out.push(format!(
+                    "feeding all the workers would take {} WRU/s per table, more than the template's largest \
+                     TableWarmWriteUnits ({})",
+                    grouped(units),
+                    TABLE_WARM_WRITE_UNITS[TABLE_WARM_WRITE_UNITS.len() - 1]
+                )),
+            }
+        }
     }
     if d.concurrency > wall.effective_concurrency {
         out.push(format!(
@@ -2062,6 +2081,14 @@ mod tests {
         assert!((f.lambda.gb_seconds - worker_seconds * billed_share).abs() < 1e-9 * f.lambda.gb_seconds);
         assert!(f.lambda.gb_seconds > 5.0 * 100_000.0 * f.worker.batch_duration_s);
         assert!(f.warnings.iter().any(|w| w.contains(&format!("MaximumConcurrency {} gives the same wall time", (2000.0 / r).ceil()))), "{:?}", f.warnings);
+        // The other way out: tables pre-warmed for all 1,000 workers.
+        let units = (1000.0 / (2000.0 / r).ceil() * 4000.0).ceil();
+        let allowed = TABLE_WARM_WRITE_UNITS.iter().find(|&&a| a as f64 >= units).expect("a template value suffices here");
+        assert!(
+            f.warnings.iter().any(|w| w.contains(&format!("({} WRU/s each): TableWarmWriteUnits {allowed} in the", grouped(units)))),
+            "{:?}",
+            f.warnings
+        );
     }
 
     #[test]
@@ -2317,6 +2344,13 @@ mod tests {
         assert_eq!(d.part_concurrency as u64, default_of("PartConcurrency"));
         assert_eq!(d.timeout_s as u64, default_of("WorkerTimeout"));
         assert_eq!(d.lease_s as u64, default_of("LeaseSeconds"));
+        assert_eq!(default_of("TableWarmWriteUnits"), 0, "the tables are not pre-warmed by default");
+        let allowed = template[template.find("\n  TableWarmWriteUnits:\n").unwrap()..]
+            .lines()
+            .find_map(|l| l.trim_start().strip_prefix("AllowedValues: "))
+            .expect("TableWarmWriteUnits lists its allowed values");
+        let expected: Vec<String> = std::iter::once(0).chain(TABLE_WARM_WRITE_UNITS).map(|v| v.to_string()).collect();
+        assert_eq!(allowed, format!("[{}]", expected.join(", ")));
     }
 
     #[test]

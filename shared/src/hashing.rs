@@ -48,6 +48,11 @@ pub fn to_b64(d: &Sha256Digest) -> String {
     base64::engine::general_purpose::STANDARD.encode(d)
 }
 
+/// A base64 SHA-256 as S3 returns it (a whole-object one: no `-<parts>` suffix).
+pub fn from_b64(b64: &str) -> Option<Sha256Digest> {
+    base64::engine::general_purpose::STANDARD.decode(b64).ok()?.try_into().ok()
+}
+
 /// S3's composite checksum of a multipart object: SHA-256 over the concatenated part digests,
 /// suffixed with the part count.
 pub fn composite_b64(part_digests: &[Sha256Digest]) -> String {
@@ -104,6 +109,9 @@ mod tests {
     fn known_vectors() {
         assert_eq!(to_hex(&sha256(b"")), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
         assert_eq!(to_b64(&sha256(b"abc")), "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=");
+        assert_eq!(from_b64("ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0="), Some(sha256(b"abc")));
+        assert_eq!(from_b64("ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=-2"), None, "a composite is no whole-object digest");
+        assert_eq!(from_b64("AAAA"), None);
     }
 
     /// AWS-LC's digest agrees with an independent implementation (RustCrypto's) on every

@@ -8,7 +8,8 @@ use crate::manifest::human_bytes;
 use crate::message::FileMessage;
 use crate::paths::PathRules;
 use crate::ports::{LocateFailure, ManifestStore, RunState, RunStore, WorkQueue};
-use crate::source::MountedSource;
+use crate::ports::FileSource;
+use crate::source::LegacySource;
 use crate::worker::candidates_for;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -138,7 +139,7 @@ pub struct Inventory {
     /// emulator's queue shallow; unset on AWS).
     pub max_queue_depth: Option<u64>,
     /// The source, for the dry run's existence checks and orphan scan.
-    pub source: Option<MountedSource>,
+    pub source: Option<LegacySource>,
 }
 
 impl Inventory {
@@ -244,7 +245,7 @@ impl Inventory {
         let source = self
             .source
             .clone()
-            .ok_or_else(|| PortError::permanent("dry run", "EFS_ROOT is needed to check files on disk"))?;
+            .ok_or_else(|| PortError::permanent("dry run", "EFS_ROOT or SOURCE_URI is needed to check the files"))?;
         let mut report = DryRunReport::default();
         let mut referenced: BTreeSet<String> = BTreeSet::new();
         for phase in Phase::ORDER {
@@ -257,13 +258,18 @@ impl Inventory {
                 let (wanted, other): (Vec<FileMessage>, Vec<FileMessage>) =
                     page.messages.into_iter().partition(|m| request.areas.is_empty() || request.areas.contains(&m.area));
                 report.counts.skipped_area += other.len() as u64;
-                let rules = self.rules.clone();
-                let src = source.clone();
-                let checked = tokio::task::spawn_blocking(move || {
-                    wanted.into_iter().map(|m| { let r = check_file(&m, &rules, &src); (m, r) }).collect::<Vec<_>>()
-                })
-                .await
-                .map_err(|e| PortError::retryable("dry run", e))?;
+                // Checks overlap: on a staging bucket each is a HEAD request or a few.
+                let checked: Vec<(FileMessage, FileCheck)> = futures::stream::iter(wanted)
+                    .map(|m| {
+                        let source = &source;
+                        async move {
+                            let check = check_file(&m, &self.rules, source).await;
+                            (m, check)
+                        }
+                    })
+                    .buffered(DRY_RUN_CHECKS_AT_ONCE)
+                    .collect()
+                    .await;
                 for (m, check) in checked {
                     match &check {
                         FileCheck::Found { resolved, .. } | FileCheck::Rejected { on_disk: Some(resolved), .. } => {
@@ -279,11 +285,7 @@ impl Inventory {
                 }
             }
         }
-        let src = source.clone();
-        let rules = self.rules.clone();
-        let on_disk = tokio::task::spawn_blocking(move || walk_storage(&src, &rules))
-            .await
-            .map_err(|e| PortError::retryable("orphan scan", e))??;
+        let on_disk = source.list_storage(&self.rules).await?;
         for (path, size) in on_disk {
             if !referenced.contains(&path) {
                 let area = self.rules.area_of(std::path::Path::new(&path)).map(|a| a.as_str()).unwrap_or("other");
@@ -305,11 +307,17 @@ pub enum FileCheck {
     Rejected { generation: String, reason: String, on_disk: Option<String> },
 }
 
-fn check_file(m: &FileMessage, rules: &PathRules, source: &MountedSource) -> FileCheck {
+/// Dry-run file checks in flight at once.
+const DRY_RUN_CHECKS_AT_ONCE: usize = 16;
+
+async fn check_file(m: &FileMessage, rules: &PathRules, source: &LegacySource) -> FileCheck {
     let generation = rules.resolve(&m.legacy_path).map(|r| r.generation).unwrap_or_else(|_| "unresolvable".into());
-    let located = candidates_for(m, rules).map(|c| source.locate_blocking(&c));
+    let located = match candidates_for(m, rules) {
+        Ok(c) => Ok(source.locate(&c).await),
+        Err(reason) => Err(reason),
+    };
     let on_disk = match &located {
-        Ok(Ok(Ok((l, ())))) => Some(l.resolved_path.clone()),
+        Ok(Ok(Ok(l))) => Some(l.resolved_path.clone()),
         _ => None,
     };
     let rejected = |reason: String| FileCheck::Rejected { generation: generation.clone(), reason, on_disk: on_disk.clone() };
@@ -322,41 +330,13 @@ fn check_file(m: &FileMessage, rules: &PathRules, source: &MountedSource) -> Fil
     }
     match located {
         Err(reason) => rejected(reason),
-        Ok(Ok(Ok((l, ())))) => FileCheck::Found { resolved: l.resolved_path, generation: l.generation, via: l.via, size: l.size },
+        Ok(Ok(Ok(l))) => FileCheck::Found { resolved: l.resolved_path, generation: l.generation, via: l.via, size: l.size },
         Ok(Ok(Err(LocateFailure::Missing { .. }))) => FileCheck::Missing { generation },
         Ok(Ok(Err(LocateFailure::Rejected { reason }))) => rejected(reason),
         Ok(Err(e)) => rejected(e.to_string()),
     }
 }
 
-/// Every regular file under the storage locations, root-relative, with its size. Symlinks
-/// are not followed (a link out of the root is not an orphan of ours).
-fn walk_storage(source: &MountedSource, rules: &PathRules) -> Result<Vec<(String, u64)>, PortError> {
-    let mut out = Vec::new();
-    let mut stack: Vec<std::path::PathBuf> = rules.storage_locations().iter().map(|l| source.root().join(l)).collect();
-    while let Some(dir) = stack.pop() {
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(PortError::retryable("orphan scan", format!("{}: {e}", dir.display()))),
-        };
-        for entry in entries {
-            let entry = entry.map_err(|e| PortError::retryable("orphan scan", e))?;
-            let ft = entry.file_type().map_err(|e| PortError::retryable("orphan scan", e))?;
-            let path = entry.path();
-            if ft.is_dir() {
-                stack.push(path);
-            } else if ft.is_file() {
-                let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-                if let Ok(rel) = path.strip_prefix(source.root()) {
-                    out.push((rel.display().to_string(), size));
-                }
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
 
 /// Per-area or per-generation figures.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

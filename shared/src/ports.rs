@@ -106,6 +106,10 @@ pub trait ObjectStore: Send + Sync {
     /// Server-side copy of `from` to `to` with `metadata`, asking S3 for the new object's
     /// full SHA-256; returns it (base64) when S3 does.
     async fn copy_object(&self, from: &str, to: &str, metadata: &[(String, String)]) -> Result<Option<String>, PortError>;
+    /// Server-side copy of `from` (another bucket's object, that very version) to `to` with
+    /// `metadata`, overwriting `to` (a staging key); returns the new object's full SHA-256
+    /// (base64) when S3 computed it.
+    async fn copy_in(&self, from: &RemoteObject, to: &str, metadata: &[(String, String)]) -> Result<Option<String>, PortError>;
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), PortError>;
     /// Removes an object (an earlier attempt's copy that no manifest row references).
     async fn delete_object(&self, key: &str) -> Result<(), PortError>;
@@ -131,6 +135,18 @@ pub struct Located {
     pub via: String,
     pub size: u64,
     pub reader: Arc<dyn RangeReader>,
+    /// Where the bytes are when they are in S3 (the staging-bucket source), so that S3 can
+    /// copy them itself; `None` for a mounted file.
+    pub remote: Option<RemoteObject>,
+}
+
+/// One version of an object in another bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteObject {
+    pub bucket: String,
+    pub key: String,
+    /// The version the source located; a copy or read of any other version fails.
+    pub etag: String,
 }
 
 impl std::fmt::Debug for Located {
@@ -159,7 +175,8 @@ pub enum LocateFailure {
     Rejected { reason: String },
 }
 
-/// Where the legacy files are read from (the mounted EFS; a staging bucket later).
+/// Where the legacy files are read from: the mounted EFS (`source::MountedSource`) or a staging
+/// bucket (`adapters::staging::StagingSource`).
 #[async_trait]
 pub trait FileSource: Send + Sync {
     /// Tries the candidates in order and opens the first usable one.

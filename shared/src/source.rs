@@ -1,4 +1,7 @@
-//! The mounted-filesystem source: legacy files under `EFS_ROOT`, confined to it.
+//! Where the legacy files are read from: the mounted file system (`EFS_ROOT`, files confined to
+//! it) or, when the workers cannot mount DTX 1.0's EFS, a staging bucket the files were synced
+//! to (`SOURCE_URI=s3://bucket/prefix`, see `adapters::staging`). [`LegacySource`] is either;
+//! everything else (path resolution, the worker, the inventory's dry run) is the same for both.
 
 use crate::error::PortError;
 use crate::paths::{confine, open_confined, Candidate, ConfineError};
@@ -46,6 +49,7 @@ impl MountedSource {
                         via: c.via.clone(),
                         size,
                         reader: Arc::new(FileReader { file: Arc::new(file) }),
+                        remote: None,
                     };
                     return Ok(Ok((located, ())));
                 }
@@ -58,6 +62,103 @@ impl MountedSource {
             Ok(Err(LocateFailure::Missing { tried }))
         } else {
             Ok(Err(LocateFailure::Rejected { reason: refused.join("; ") }))
+        }
+    }
+}
+
+impl MountedSource {
+    /// Every regular file under the storage locations, root-relative, with its size, sorted.
+    /// Symlinks are not followed (a link out of the root is not an orphan of ours).
+    pub fn walk_blocking(&self, locations: &[String]) -> Result<Vec<(String, u64)>, PortError> {
+        let mut out = Vec::new();
+        let mut stack: Vec<PathBuf> = locations.iter().map(|l| self.root.join(l)).collect();
+        while let Some(dir) = stack.pop() {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(PortError::retryable("orphan scan", format!("{}: {e}", dir.display()))),
+            };
+            for entry in entries {
+                let entry = entry.map_err(|e| PortError::retryable("orphan scan", e))?;
+                let ft = entry.file_type().map_err(|e| PortError::retryable("orphan scan", e))?;
+                let path = entry.path();
+                if ft.is_dir() {
+                    stack.push(path);
+                } else if ft.is_file() {
+                    let size = entry.metadata().map_err(|e| PortError::retryable("orphan scan", format!("{}: {e}", path.display())))?.len();
+                    if let Ok(rel) = path.strip_prefix(&self.root) {
+                        out.push((rel.display().to_string(), size));
+                    }
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+/// The legacy files' source, as configured: `EFS_ROOT` or `SOURCE_URI`.
+#[derive(Clone)]
+pub enum LegacySource {
+    Mounted(MountedSource),
+    Staging(crate::adapters::staging::StagingSource),
+}
+
+impl LegacySource {
+    /// `source_uri` (`s3://bucket/prefix`) when given, else `efs_root`; `None` when neither is.
+    pub fn configure(efs_root: Option<&Path>, source_uri: Option<&str>, s3: &aws_sdk_s3::Client) -> Result<Option<Self>, crate::error::ConfigError> {
+        match (source_uri.filter(|u| !u.is_empty()), efs_root.filter(|r| !r.as_os_str().is_empty())) {
+            (Some(_), Some(root)) => Err(crate::error::ConfigError(format!(
+                "both SOURCE_URI and EFS_ROOT ({}) are set: choose one source",
+                root.display()
+            ))),
+            (Some(uri), None) => {
+                let location = crate::adapters::staging::StagingLocation::parse(uri)?;
+                Ok(Some(Self::Staging(crate::adapters::staging::StagingSource::new(s3.clone(), location))))
+            }
+            (None, Some(root)) => Ok(Some(Self::Mounted(MountedSource::new(root)?))),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// From the environment (`SOURCE_URI`, else `EFS_ROOT`), which must name one.
+    pub fn from_env(s3: &aws_sdk_s3::Client) -> Result<Self, crate::error::ConfigError> {
+        let uri = std::env::var("SOURCE_URI").ok();
+        let root = std::env::var_os("EFS_ROOT").map(PathBuf::from);
+        Self::configure(root.as_deref(), uri.as_deref(), s3)?
+            .ok_or_else(|| crate::error::ConfigError("neither EFS_ROOT nor SOURCE_URI is set: the legacy files' source".into()))
+    }
+
+    /// What the files are read from, for reports and logs.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Mounted(m) => m.root().display().to_string(),
+            Self::Staging(s) => s.location().uri(),
+        }
+    }
+
+    /// Every file under the storage locations (root-relative paths, sizes), sorted: the
+    /// inventory's orphan scan walks the file system or lists the staging prefix.
+    pub async fn list_storage(&self, rules: &crate::paths::PathRules) -> Result<Vec<(String, u64)>, PortError> {
+        let locations = rules.storage_locations();
+        match self {
+            Self::Mounted(m) => {
+                let m = m.clone();
+                tokio::task::spawn_blocking(move || m.walk_blocking(&locations))
+                    .await
+                    .map_err(|e| PortError::retryable("orphan scan", e))?
+            }
+            Self::Staging(s) => s.list(&locations).await,
+        }
+    }
+}
+
+#[async_trait]
+impl FileSource for LegacySource {
+    async fn locate(&self, candidates: &[Candidate]) -> Result<Result<Located, LocateFailure>, PortError> {
+        match self {
+            Self::Mounted(m) => m.locate(candidates).await,
+            Self::Staging(s) => s.locate(candidates).await,
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::config::{AwsClients, Resources};
 use crate::inventory::Inventory;
 use crate::paths::PathRules;
 use crate::ports::FileSource;
-use crate::source::MountedSource;
+use crate::source::LegacySource;
 use crate::worker::{Worker, WorkerPorts, WorkerSettings};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -43,7 +43,7 @@ pub fn inventory(
     legacy: sqlx::MySqlPool,
     accounts: HashMap<u64, String>,
     rules: PathRules,
-    source: Option<MountedSource>,
+    source: Option<LegacySource>,
     options: InventoryOptions,
 ) -> Inventory {
     Inventory {

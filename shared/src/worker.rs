@@ -325,7 +325,10 @@ impl Worker {
             (digest, Body::InMemory { bytes: Some(bytes), _permit: permit })
         } else if size <= self.settings.server_side_copy_limit {
             let staging_key = self.settings.staging_key(&key);
-            let digest = self.upload_staged(&located, &staging_key, &key).await?;
+            let digest = match self.copy_in_staged(&located, &staging_key, &key).await? {
+                Some(digest) => digest,
+                None => self.upload_staged(&located, &staging_key, &key).await?,
+            };
             (digest, Body::Staged(staging_key))
         } else {
             let (digest, parts) = self.hash_streaming(&located).await?;
@@ -433,6 +436,21 @@ impl Worker {
     async fn upload_staged(&self, located: &Located, staging_key: &str, source_key: &str) -> Result<Sha256Digest, PortError> {
         let metadata = [("source-key".to_string(), source_key.to_string())];
         self.upload_multipart(located, staging_key, &metadata, source_key, None, None).await.map(|(digest, _)| digest)
+    }
+
+    /// When the file is in S3 already (the staging-bucket source), S3 copies it to its staging
+    /// key and computes its SHA-256: no byte passes through the worker. `None` when the file is
+    /// not in S3, or S3 returned no checksum (then the bytes are streamed as from EFS).
+    async fn copy_in_staged(&self, located: &Located, staging_key: &str, source_key: &str) -> Result<Option<Sha256Digest>, PortError> {
+        let Some(remote) = &located.remote else { return Ok(None) };
+        let metadata = [("source-key".to_string(), source_key.to_string())];
+        let Some(checksum) = self.ports.objects.copy_in(remote, staging_key, &metadata).await? else {
+            tracing::warn!(key = %remote.key, "S3 returned no SHA-256 for the copy from the staging source; streaming it instead");
+            return Ok(None);
+        };
+        hashing::from_b64(&checksum).map(Some).ok_or_else(|| {
+            PortError::retryable("copy from staging source", format!("S3 returned {checksum:?}, not a SHA-256, for {}", remote.key))
+        })
     }
 
     /// The staging copy has served its purpose once the content is stored or found stored.
@@ -1206,6 +1224,7 @@ mod tests {
                 via: "primary".into(),
                 size: self.size,
                 reader: self.reader.clone(),
+                remote: None,
             }))
         }
     }

@@ -15,7 +15,7 @@ use shared::manifest::{ManifestRecord, ManifestSummary};
 use shared::model::FileStatus;
 use shared::ports::ManifestStore;
 use shared::sample::{ExpectedOutcome, SampleSpec};
-use shared::source::MountedSource;
+use shared::source::{LegacySource, MountedSource};
 use shared::worker::{Worker, WorkerSettings};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -254,7 +254,7 @@ async fn the_move_survives_crashes_duplicate_deliveries_and_flaky_aws_and_ends_e
         db.pool.clone(),
         accounts,
         Default::default(),
-        Some(MountedSource::new(&root).unwrap()),
+        Some(LegacySource::Mounted(MountedSource::new(&root).unwrap())),
         shared::wiring::InventoryOptions { page_size: 100, send_concurrency: 4, max_queue_depth: Some(300) },
     );
     let source = Arc::new(ChaosEventSource {

@@ -8,7 +8,7 @@ use shared::message::{FileMessage, LegacyIds, SourceRef};
 use shared::model::{Area, FileStatus};
 use shared::ports::{ClaimState, DedupStore, ManifestStore};
 use shared::sample::{ExpectedOutcome, SampleSpec, SampleSummary};
-use shared::source::MountedSource;
+use shared::source::{LegacySource, MountedSource};
 use shared::worker::{Delivery, RecordResult, Worker, WorkerSettings};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -39,7 +39,7 @@ async fn inventory(aws: &AwsFixture, db: &MysqlFixture, root: &Path, mappings: &
         db.pool.clone(),
         accounts,
         Default::default(),
-        Some(MountedSource::new(root).unwrap()),
+        Some(LegacySource::Mounted(MountedSource::new(root).unwrap())),
         options,
     )
 }

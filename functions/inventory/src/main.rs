@@ -4,7 +4,7 @@
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use shared::config::{path_rules_from_env, AwsClients, Resources};
 use shared::inventory::{Inventory, InventoryRequest, InventoryResponse};
-use shared::source::MountedSource;
+use shared::source::LegacySource;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 struct Deps {
@@ -35,10 +35,9 @@ async fn build() -> anyhow::Result<Deps> {
     shared::legacy::validate_schema(&legacy, shared::legacy::LEGACY_DDL, &shared::legacy::FILE_MOVE_TABLES).await?;
     let mappings_dir = std::env::var("MAPPINGS_DIR").map_err(|_| anyhow::anyhow!("MAPPINGS_DIR is not set"))?;
     let accounts = shared::mappings::load_accounts(&clients.s3, &mappings_dir).await?;
-    let source = match std::env::var("EFS_ROOT") {
-        Ok(root) if !root.is_empty() => Some(MountedSource::new(std::path::Path::new(&root))?),
-        _ => None,
-    };
+    // Only the dry run reads the source; without one it says what is missing.
+    let efs_root = std::env::var_os("EFS_ROOT").map(std::path::PathBuf::from);
+    let source = LegacySource::configure(efs_root.as_deref(), std::env::var("SOURCE_URI").ok().as_deref(), &clients.s3)?;
     let page_size = std::env::var("PAGE_SIZE").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
     let options = shared::wiring::InventoryOptions { page_size, ..Default::default() };
     let inventory = shared::wiring::inventory(&clients, &resources, legacy, accounts, path_rules_from_env()?, source, options);

@@ -1,10 +1,11 @@
-//! The worker Lambda: SQS-triggered, EFS mounted. Builds its clients and settings once, then
+//! The worker Lambda: SQS-triggered, reading the legacy files from the mounted EFS
+//! (`EFS_ROOT`) or a staging bucket (`SOURCE_URI`). Builds its clients and settings once, then
 //! answers each batch with the records SQS should retry (ReportBatchItemFailures).
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use shared::config::{efs_root_from_env, AwsClients, Resources};
-use shared::source::MountedSource;
+use shared::config::{AwsClients, Resources};
+use shared::source::LegacySource;
 use shared::worker::{Worker, WorkerSettings};
 use std::sync::Arc;
 
@@ -18,8 +19,8 @@ async fn main() -> Result<(), Error> {
 async fn build() -> anyhow::Result<Worker> {
     let resources = Resources::from_env()?;
     let settings = WorkerSettings::from_env()?;
-    let source = MountedSource::new(&efs_root_from_env()?)?;
     let clients = AwsClients::from_env().await;
+    let source = LegacySource::from_env(&clients.s3)?;
     Ok(shared::wiring::worker(&clients, &resources, settings, Arc::new(source)))
 }
 

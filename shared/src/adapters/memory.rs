@@ -164,6 +164,8 @@ pub struct MemoryObjects {
     pub heads: Mutex<u64>,
     pub copies: Mutex<u64>,
     pub aborted: Mutex<u64>,
+    /// Other buckets' objects `copy_in` can copy from, by `bucket/key`.
+    pub remote: Mutex<HashMap<String, Arc<Vec<u8>>>>,
 }
 
 #[async_trait]
@@ -237,6 +239,20 @@ impl ObjectStore for MemoryObjects {
         Ok(Some(checksum))
     }
 
+    async fn copy_in(&self, from: &RemoteObject, to: &str, metadata: &[(String, String)]) -> Result<Option<String>, PortError> {
+        let body = self
+            .remote
+            .lock()
+            .unwrap()
+            .get(&format!("{}/{}", from.bucket, from.key))
+            .cloned()
+            .ok_or_else(|| PortError::retryable("copy_object", "NoSuchKey"))?;
+        let checksum = hashing::to_b64(&hashing::sha256(&body));
+        self.objects.lock().unwrap().insert(to.into(), (body.to_vec(), metadata.iter().cloned().collect()));
+        *self.copies.lock().unwrap() += 1;
+        Ok(Some(checksum))
+    }
+
     async fn read_sha256(&self, key: &str) -> Result<(hashing::Sha256Digest, u64), PortError> {
         let objects = self.objects.lock().unwrap();
         let (body, _) = objects.get(key).ok_or_else(|| PortError::permanent("get_object", "NoSuchKey"))?;
@@ -273,6 +289,9 @@ impl DeadLetters for MemoryDeadLetters {
 #[derive(Default)]
 pub struct MemorySource {
     pub files: Mutex<HashMap<String, Arc<Vec<u8>>>>,
+    /// When set, located files say they are in this bucket (as the staging-bucket source's
+    /// are), at their path; `MemoryObjects::remote` holds the bytes S3 would copy.
+    pub remote_bucket: Option<String>,
 }
 
 impl MemorySource {
@@ -302,11 +321,12 @@ impl FileSource for MemorySource {
             let path = c.relative.display().to_string();
             if let Some(bytes) = files.get(&path) {
                 return Ok(Ok(Located {
-                    resolved_path: path,
                     generation: c.generation.clone(),
                     via: c.via.clone(),
                     size: bytes.len() as u64,
                     reader: Arc::new(BytesReader(bytes.clone())),
+                    remote: self.remote_bucket.as_ref().map(|bucket| RemoteObject { bucket: bucket.clone(), key: path.clone(), etag: "\"e\"".into() }),
+                    resolved_path: path,
                 }));
             }
         }

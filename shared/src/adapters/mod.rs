@@ -8,6 +8,7 @@ pub mod lambda;
 pub mod memory;
 pub mod s3;
 pub mod sqs;
+pub mod staging;
 
 use crate::error::PortError;
 use aws_smithy_types::error::display::DisplayErrorContext;

@@ -9,7 +9,7 @@
 
 use super::{classify, service_code};
 use crate::error::PortError;
-use crate::ports::{ObjectStore, PutOutcome, StoredObject, UploadedPart};
+use crate::ports::{ObjectStore, PutOutcome, RemoteObject, StoredObject, UploadedPart};
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart, MetadataDirective};
@@ -178,6 +178,28 @@ impl ObjectStore for S3Objects {
             .send()
             .await
             .map_err(|e| classify("s3 copy_object", e))?;
+        Ok(out.copy_object_result.and_then(|r| r.checksum_sha256))
+    }
+
+    async fn copy_in(&self, from: &RemoteObject, to: &str, metadata: &[(String, String)]) -> Result<Option<String>, PortError> {
+        // Staging keys come from legacy file names (spaces, `#`, `+`, non-ASCII): encoded.
+        let source = format!("{}/{}", from.bucket, percent_encoding::utf8_percent_encode(&from.key, COPY_SOURCE));
+        let out = self
+            .client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(to)
+            .copy_source(source)
+            .copy_source_if_match(&from.etag)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .metadata_directive(MetadataDirective::Replace)
+            .set_metadata(Some(metadata_map(metadata)))
+            .send()
+            .await
+            .map_err(|e| match service_code(&e) {
+                Some((_, 412)) => PortError::retryable("s3 copy_object (from staging source)", format!("{} changed since it was located", from.key)),
+                _ => classify("s3 copy_object (from staging source)", e),
+            })?;
         Ok(out.copy_object_result.and_then(|r| r.checksum_sha256))
     }
 
