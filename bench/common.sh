@@ -71,6 +71,36 @@ start_s3s_fs() {
   return 1
 }
 
+# A private moto (DynamoDB for the worker's state) served by waitress, which keeps connections
+# alive as AWS does (moto_server closes every connection: a TCP setup per request that no real
+# run pays). Sets STATE_ENDPOINT; stop with stop_moto_keepalive.
+WAITRESS_VERSION=3.0.2
+start_moto_keepalive() {
+  local venv="${DTX_VENV:-$HOME/.cache/dtx-migrate/venv}" port
+  bash infra/local/moto.sh start >/dev/null   # installs moto into the venv if needed
+  if ! "$venv/bin/python" -c "import importlib.metadata as m,sys; sys.exit(m.version('waitress') != '$WAITRESS_VERSION')" 2>/dev/null; then
+    echo "installing waitress $WAITRESS_VERSION (PyPI) into $venv" >&2
+    "$venv/bin/pip" install -q --disable-pip-version-check "waitress==$WAITRESS_VERSION"
+  fi
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  MOTO_KA_LOG="$(mktemp "${TMPDIR:-/tmp}/dtx-bench-moto.XXXXXX")"
+  (cd bench && exec "$venv/bin/waitress-serve" --host=127.0.0.1 --port="$port" --threads=8 moto_keepalive:app) >"$MOTO_KA_LOG" 2>&1 &
+  MOTO_KA_PID=$!
+  STATE_ENDPOINT="http://127.0.0.1:$port"
+  for _ in $(seq 1 100); do
+    curl -s -o /dev/null "$STATE_ENDPOINT" && return 0
+    sleep 0.1
+  done
+  echo "moto under waitress did not start; see $MOTO_KA_LOG" >&2
+  return 1
+}
+
+stop_moto_keepalive() {
+  if [ -n "${MOTO_KA_PID:-}" ]; then kill "$MOTO_KA_PID" 2>/dev/null || true; wait "$MOTO_KA_PID" 2>/dev/null || true; fi
+  [ -n "${MOTO_KA_LOG:-}" ] && rm -f "$MOTO_KA_LOG"
+  MOTO_KA_PID=""
+}
+
 # rclone's remote "bench:" on the s3s-fs endpoint (configured through the environment).
 rclone_remote() {
   export RCLONE_CONFIG_BENCH_TYPE=s3 RCLONE_CONFIG_BENCH_PROVIDER=Other RCLONE_CONFIG_BENCH_ENDPOINT="$S3_ENDPOINT" \

@@ -8,8 +8,9 @@
 # Our runs:
 #   ours-mem      dedup and manifest in memory: the wall-time comparison with plain copiers;
 #   ours-mem-x2   the same with two execution environments in one process;
-#   ours-ddb      dedup and manifest on DynamoDB (moto): the client CPU a real run pays,
-#                 every request signed, sent and parsed (its wall time includes moto's).
+#   ours-ddb      dedup and manifest on DynamoDB (moto, served by waitress so connections are
+#                 kept alive as AWS's are): the client CPU a real run pays, every request
+#                 signed, sent and parsed (its wall time includes moto's).
 # Every run of ours checks the bucket afterwards: exactly the tree's distinct contents stored.
 #
 #   bash bench/move.sh            # 2,000 files, ~1 GiB, 20% duplicates
@@ -31,9 +32,9 @@ build_bins "$PROFILE"
 peer_rclone
 peer_awscli
 bash infra/local/services.sh >/dev/null
-MOTO="$(bash infra/local/moto.sh start)"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/dtx-bench-move.XXXXXX")"
-trap 'stop_s3s_fs; rm -rf "$WORK"' EXIT
+trap 'stop_s3s_fs; stop_moto_keepalive; rm -rf "$WORK"' EXIT
+start_moto_keepalive
 RESULTS="$WORK/results"
 "$BIN/dtx-bench" tree --root "$WORK/tree" --files "$FILES" --seed 5 | tee "$WORK/tree.txt"
 SRC="$WORK/tree/attachments"
@@ -48,7 +49,7 @@ measure rclone env -u AWS_CA_BUNDLE rclone copy "$SRC" bench:dtx-bench/rclone
 measure awscli "$AWS_CLI" --endpoint-url "$S3_ENDPOINT" s3 cp --recursive --only-show-errors "$SRC" s3://dtx-bench/awscli
 measure ours-mem "$BIN/dtx-bench" move --root "$WORK/tree" --s3-endpoint "$S3_ENDPOINT" --prefix mem
 measure ours-mem-x2 "$BIN/dtx-bench" move --root "$WORK/tree" --s3-endpoint "$S3_ENDPOINT" --prefix mem2 --environments 2
-measure ours-ddb "$BIN/dtx-bench" move --root "$WORK/tree" --s3-endpoint "$S3_ENDPOINT" --prefix ddb$$ --state "$MOTO"
+measure ours-ddb "$BIN/dtx-bench" move --root "$WORK/tree" --s3-endpoint "$S3_ENDPOINT" --prefix ddb$$ --state "$STATE_ENDPOINT"
 
 BYTES=$(find "$SRC" -type f -printf '%s\n' | awk '{ s += $1 } END { print s }')
 GIB=$(echo "$BYTES / 1073741824" | bc -l)

@@ -75,13 +75,8 @@ pub async fn sha256_owned(bytes: Vec<u8>) -> (Vec<u8>, Sha256Digest) {
 }
 
 /// A running whole-file hash that can be fed on the blocking pool chunk by chunk.
+#[derive(Default)]
 pub struct StreamingSha256(Sha256);
-
-impl Default for StreamingSha256 {
-    fn default() -> Self {
-        Self(Sha256::new())
-    }
-}
 
 impl StreamingSha256 {
     /// Feeds a chunk and also returns the chunk's own digest (a multipart part checksum)

@@ -28,8 +28,8 @@ impl MountedSource {
         &self.root
     }
 
-    /// Synchronous lookup, shared by the worker and the inventory's dry run.
-    pub fn locate_blocking(&self, candidates: &[Candidate]) -> Result<Result<(Located, ()), LocateFailure>, PortError> {
+    /// Synchronous lookup (the worker's, on the blocking pool).
+    pub fn locate_blocking(&self, candidates: &[Candidate]) -> Result<Result<Located, LocateFailure>, PortError> {
         let mut tried = Vec::new();
         let mut refused = Vec::new();
         for c in candidates {
@@ -51,7 +51,7 @@ impl MountedSource {
                         reader: Arc::new(FileReader { file: Arc::new(file) }),
                         remote: None,
                     };
-                    return Ok(Ok((located, ())));
+                    return Ok(Ok(located));
                 }
                 Err(ConfineError::NotFound) => tried.push(shown),
                 Err(ConfineError::Io(e)) => return Err(PortError::retryable("inspect source file", format!("{shown}: {e}"))),
@@ -168,10 +168,9 @@ impl FileSource for MountedSource {
     async fn locate(&self, candidates: &[Candidate]) -> Result<Result<Located, LocateFailure>, PortError> {
         let this = self.clone();
         let candidates = candidates.to_vec();
-        let found = tokio::task::spawn_blocking(move || this.locate_blocking(&candidates))
+        tokio::task::spawn_blocking(move || this.locate_blocking(&candidates))
             .await
-            .map_err(|e| PortError::retryable("locate source file", e))??;
-        Ok(found.map(|(located, ())| located))
+            .map_err(|e| PortError::retryable("locate source file", e))?
     }
 }
 

@@ -1142,7 +1142,7 @@ mod tests {
         let data = large_data(13, 0);
         let bytes_read = Arc::new(std::sync::Mutex::new(0));
         let reader = Arc::new(CountingReader { data: data.clone(), bytes_read: bytes_read.clone() });
-        let h = with_source(large_harness(|_| {}), Arc::new(FixedSource { size: data.len() as u64, reader }));
+        let h = with_source(large_harness(|_| {}), Arc::new(FixedSource { size: data.len() as u64, reader, remote: None }));
         // What a crashed earlier attempt left at the staging key is overwritten, not used.
         let staging = h.worker.settings().staging_key("attachment:1");
         assert_eq!(staging, "_migration-staging/attachment/1");
@@ -1159,6 +1159,41 @@ mod tests {
         assert!(!objects.contains_key(&staging), "the staging copy is deleted once the file is stored");
         assert_eq!(objects.len(), 1);
         assert_eq!((*h.objects.copies.lock().unwrap(), *h.objects.heads.lock().unwrap()), (1, 0), "the copy's checksum is the check");
+    }
+
+    /// From a staging bucket, S3 copies a large file to its staging key (computing its
+    /// SHA-256) and then to its content-addressed key: the worker reads none of its bytes. A
+    /// small file is read (one ranged GET) and PUT as from EFS.
+    #[tokio::test]
+    async fn a_large_file_in_a_staging_bucket_is_copied_by_s3_without_a_byte_read() {
+        let data = large_data(13, 5);
+        let bytes_read = Arc::new(std::sync::Mutex::new(0));
+        let reader = Arc::new(CountingReader { data: data.clone(), bytes_read: bytes_read.clone() });
+        let remote = crate::ports::RemoteObject { bucket: "staging".into(), key: "efsdata/big.pdf".into(), etag: "\"e1\"".into() };
+        let h = with_source(large_harness(|_| {}), Arc::new(FixedSource { size: data.len() as u64, reader, remote: Some(remote) }));
+        h.objects.remote.lock().unwrap().insert("staging/efsdata/big.pdf".into(), Arc::new(data.clone()));
+
+        assert_eq!(h.worker.process(delivery("big", &message(1, Some("7"), P1))).await, RecordResult::Done(FileStatus::Moved));
+        assert_eq!(*bytes_read.lock().unwrap(), 0, "no byte passes through the worker");
+        let row = h.manifest.get("attachment:1").await.unwrap().unwrap();
+        assert_eq!(row.content_hash.as_deref(), Some(hashing::to_hex(&hashing::sha256(&data)).as_str()));
+        {
+            let objects = h.objects.objects.lock().unwrap();
+            let (stored, meta) = objects.get(row.s3_key.as_deref().unwrap()).unwrap();
+            assert_eq!(*stored, data);
+            assert_eq!(meta.get("source-key").map(String::as_str), Some("attachment:1"));
+            assert_eq!(objects.len(), 1, "the staging copy is deleted");
+        }
+        assert_eq!((*h.objects.copies.lock().unwrap(), *h.objects.puts.lock().unwrap()), (2, 0), "in, then to its key; no upload");
+
+        let small = b"a small certificate".to_vec();
+        let small_read = Arc::new(std::sync::Mutex::new(0));
+        let reader = Arc::new(CountingReader { data: small.clone(), bytes_read: small_read.clone() });
+        let remote = crate::ports::RemoteObject { bucket: "staging".into(), key: "efsdata/small.pdf".into(), etag: "\"e2\"".into() };
+        let h = with_source(large_harness(|_| {}), Arc::new(FixedSource { size: small.len() as u64, reader, remote: Some(remote) }));
+        assert_eq!(h.worker.process(delivery("small", &message(2, Some("7"), P1))).await, RecordResult::Done(FileStatus::Moved));
+        assert_eq!(*small_read.lock().unwrap(), small.len() as u64);
+        assert_eq!((*h.objects.copies.lock().unwrap(), *h.objects.puts.lock().unwrap()), (0, 1));
     }
 
     #[tokio::test]
@@ -1213,6 +1248,8 @@ mod tests {
     struct FixedSource {
         reader: Arc<dyn crate::ports::RangeReader>,
         size: u64,
+        /// Where the bytes are in S3, for a staging-bucket source.
+        remote: Option<crate::ports::RemoteObject>,
     }
 
     #[async_trait::async_trait]
@@ -1224,7 +1261,7 @@ mod tests {
                 via: "primary".into(),
                 size: self.size,
                 reader: self.reader.clone(),
-                remote: None,
+                remote: self.remote.clone(),
             }))
         }
     }
@@ -1239,7 +1276,7 @@ mod tests {
             dedup: h.dedup.clone(),
             objects: h.objects.clone(),
             dead_letters: h.dlq.clone(),
-            source: Arc::new(FixedSource { size: data.len() as u64, reader }),
+            source: Arc::new(FixedSource { size: data.len() as u64, reader, remote: None }),
             redelivery: None,
         };
         h.worker = Worker::new(h.worker.settings().clone(), ports);
@@ -1324,7 +1361,7 @@ mod tests {
             dedup: h.dedup.clone(),
             objects: h.objects.clone(),
             dead_letters: h.dlq.clone(),
-            source: Arc::new(FixedSource { size: reader.data.len() as u64, reader }),
+            source: Arc::new(FixedSource { size: reader.data.len() as u64, reader, remote: None }),
             redelivery: None,
         };
         h.worker = Worker::new(h.worker.settings().clone(), ports);

@@ -76,9 +76,9 @@ fn read_through_worker_lookup(tree: &Tree, runtime: &tokio::runtime::Runtime, le
     let (sender, receiver) = mpsc::channel();
     let source = tree.source.clone();
     let candidates = resolved.candidates.clone();
-    std::thread::spawn(move || sender.send(source.locate_blocking(&candidates)));
+    std::thread::spawn(move || sender.send(source.locate_blocking(&candidates).map(|found| found.ok().map(Box::new))));
     let found = receiver.recv_timeout(Duration::from_secs(5)).unwrap_or_else(|_| panic!("the lookup of {legacy_path:?} blocked"));
-    let (located, ()) = found.expect("no I/O error in this tree").ok()?;
+    let located = found.expect("no I/O error in this tree")?;
     let bytes = runtime.block_on(located.reader.read_range(0, located.size as usize)).unwrap();
     let canonical = std::fs::canonicalize(tree.source.root().join(&located.resolved_path)).unwrap();
     assert!(canonical.starts_with(tree.source.root()), "{legacy_path:?} located {} outside the root", canonical.display());

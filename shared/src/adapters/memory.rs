@@ -289,9 +289,6 @@ impl DeadLetters for MemoryDeadLetters {
 #[derive(Default)]
 pub struct MemorySource {
     pub files: Mutex<HashMap<String, Arc<Vec<u8>>>>,
-    /// When set, located files say they are in this bucket (as the staging-bucket source's
-    /// are), at their path; `MemoryObjects::remote` holds the bytes S3 would copy.
-    pub remote_bucket: Option<String>,
 }
 
 impl MemorySource {
@@ -325,7 +322,7 @@ impl FileSource for MemorySource {
                     via: c.via.clone(),
                     size: bytes.len() as u64,
                     reader: Arc::new(BytesReader(bytes.clone())),
-                    remote: self.remote_bucket.as_ref().map(|bucket| RemoteObject { bucket: bucket.clone(), key: path.clone(), etag: "\"e\"".into() }),
+                    remote: None,
                     resolved_path: path,
                 }));
             }
