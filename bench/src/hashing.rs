@@ -43,8 +43,7 @@ pub async fn run(args: &HashArgs) -> Result<()> {
             }
             hasher.finish()
         } else {
-            let buf = located.reader.read_range(0, located.size as usize).await?;
-            hashing::sha256_owned(buf).await.1
+            located.reader.read_all_hashed(located.size as usize).await?.1
         };
         bytes += located.size;
         if args.print {

@@ -497,15 +497,15 @@ const NO_REQUESTS: PathRequests = PathRequests {
 
 /// The worker as measured by `bench/move.sh` (`dtx-bench move`: the worker handler driven
 /// with SQS batches over a generated tree of 2,000 files / 0.76 GiB, 20% duplicates, storing
-/// into s3s-fs; release build, 2026-12-02), and as `worker.rs` behaves. Two runs split the
-/// client CPU: with dedup and manifest in memory it spent 3.52 s (4.64 s/GiB, all of it
-/// counted per byte here, which overstates large files); with them on DynamoDB (moto) 12.32 s,
-/// the 8.8 s more over 2,000 files counted per file (4.4 ms: signing, sending and parsing
-/// about four DynamoDB requests). The latencies, the bandwidth and the copy rate are
-/// assumptions.
+/// into s3s-fs; release build, 2026-12-02, a quiet machine), and as `worker.rs` behaves. Two
+/// runs split the client CPU: with dedup and manifest in memory it spent 1.45 s (1.91 s/GiB,
+/// all of it counted per byte here, which overstates small files); with them on DynamoDB (moto
+/// served with keep-alive) 3.78 s, the 2.33 s more over 2,000 files counted per file (1.17 ms:
+/// signing, sending and parsing about four DynamoDB requests). The latencies, the bandwidth
+/// and the copy rate are assumptions.
 pub const MEASURED: WorkerProfile = WorkerProfile {
-    cpu_s_per_gib: 4.64,
-    cpu_ms_per_file: 4.4,
+    cpu_s_per_gib: 1.91,
+    cpu_ms_per_file: 1.17,
     efs_reads_per_byte_single_put: 1.0,
     efs_reads_per_byte_multipart: 1.0,
     efs_reads_per_byte_beyond_copy_limit: 2.0,
@@ -1599,7 +1599,7 @@ fn assumptions(w: &Workload, p: &WorkerProfile, prices: &Prices, limits: &Servic
     vec![
         format!("prices: {}; S3 and DynamoDB reached through VPC gateway endpoints (through a NAT gateway, add ~$0.045/GB moved)", prices.source),
         format!(
-            "worker: CPU {} s/GiB and {} ms/file from forecast::MEASURED (placeholders until bench/move.sh reports); \
+            "worker: CPU {} s/GiB and {} ms/file from forecast::MEASURED (bench/move.sh); \
              round trips assumed: DynamoDB {} ms, S3 PUT {} ms + transfer, HEAD {} ms",
             p.cpu_s_per_gib, p.cpu_ms_per_file, l.dynamodb_ms, l.s3_request_ms, l.s3_head_ms
         ),

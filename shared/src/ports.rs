@@ -164,6 +164,13 @@ impl std::fmt::Debug for Located {
 pub trait RangeReader: Send + Sync {
     /// Reads exactly `len` bytes at `offset`; a short read (the file shrank) is an error.
     async fn read_range(&self, offset: u64, len: usize) -> Result<Vec<u8>, PortError>;
+
+    /// Reads the whole file (`len` bytes) and hashes it. A reader on the blocking pool does
+    /// both in one task (one hand-off between threads per file instead of two).
+    async fn read_all_hashed(&self, len: usize) -> Result<(Vec<u8>, crate::hashing::Sha256Digest), PortError> {
+        let bytes = self.read_range(0, len).await?;
+        Ok(crate::hashing::sha256_owned(bytes).await)
+    }
 }
 
 /// Why no candidate could be used.

@@ -190,6 +190,19 @@ impl RangeReader for FileReader {
         .map_err(|e| PortError::retryable("read source file", e))?
         .map_err(|e| PortError::retryable("read source file", format!("at offset {offset}: {e} (did the file shrink?)")))
     }
+
+    async fn read_all_hashed(&self, len: usize) -> Result<(Vec<u8>, crate::hashing::Sha256Digest), PortError> {
+        let file = self.file.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut buf = vec![0u8; len];
+            file.read_exact_at(&mut buf, 0)?;
+            let digest = crate::hashing::sha256(&buf);
+            Ok::<_, std::io::Error>((buf, digest))
+        })
+        .await
+        .map_err(|e| PortError::retryable("read source file", e))?
+        .map_err(|e| PortError::retryable("read source file", format!("{e} (did the file shrink?)")))
+    }
 }
 
 #[cfg(test)]
@@ -216,6 +229,8 @@ mod tests {
         assert_eq!(located.generation, "gen1");
         assert_eq!(located.resolved_path, "legacy-gen1/certificate_management/5/coi.pdf");
         assert_eq!(located.reader.read_range(0, located.size as usize).await.unwrap(), b"old server copy");
+        let (bytes, digest) = located.reader.read_all_hashed(located.size as usize).await.unwrap();
+        assert_eq!((bytes.as_slice(), digest), (&b"old server copy"[..], crate::hashing::sha256(b"old server copy")));
 
         let missing = rules.resolve("/efsdata/attachments/certificate_management/6/none.pdf").unwrap().candidates;
         match source.locate(&missing).await.unwrap() {
@@ -234,6 +249,8 @@ mod tests {
         let located = source.locate(&c).await.unwrap().unwrap();
         std::fs::write(dir.path().join("logos/l.png"), vec![1u8; 10]).unwrap();
         let err = located.reader.read_range(0, 1000).await.unwrap_err();
+        assert!(err.message.contains("shrink"), "{err}");
+        let err = located.reader.read_all_hashed(1000).await.unwrap_err();
         assert!(err.message.contains("shrink"), "{err}");
     }
 }

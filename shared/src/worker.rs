@@ -320,8 +320,7 @@ impl Worker {
         // streaming pass for what S3 cannot copy in one request.
         let (digest, body) = if size <= self.settings.multipart_threshold {
             let permit = self.reserve(size).await;
-            let bytes = located.reader.read_range(0, size as usize).await?;
-            let (bytes, digest) = hashing::sha256_owned(bytes).await;
+            let (bytes, digest) = located.reader.read_all_hashed(size as usize).await?;
             (digest, Body::InMemory { bytes: Some(bytes), _permit: permit })
         } else if size <= self.settings.server_side_copy_limit {
             let staging_key = self.settings.staging_key(&key);
