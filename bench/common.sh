@@ -54,21 +54,29 @@ peer_s3s_fs() {
   fi
 }
 
+# A free loopback TCP port.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# wait_for_http URL WHAT LOG: waits up to 10 s for URL to answer, else says where WHAT logged.
+wait_for_http() {
+  for _ in $(seq 1 100); do
+    curl -s -o /dev/null "$1" && return 0
+    sleep 0.1
+  done
+  echo "$2 did not start; see $3" >&2
+  return 1
+}
+
 # Starts s3s-fs over a fresh directory on a free loopback port; sets S3_ENDPOINT.
 start_s3s_fs() {
   peer_s3s_fs
   S3S_DIR="$(mktemp -d "${TMPDIR:-/tmp}/dtx-bench-s3.XXXXXX")"
   local port
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  port=$(free_port)
   "$S3S_FS" --host 127.0.0.1 --port "$port" --access-key testing --secret-key testing "$S3S_DIR" >"$S3S_DIR.log" 2>&1 &
   S3S_PID=$!
   S3_ENDPOINT="http://127.0.0.1:$port"
-  for _ in $(seq 1 100); do
-    curl -s -o /dev/null "$S3_ENDPOINT" && return 0
-    sleep 0.1
-  done
-  echo "s3s-fs did not start; see $S3S_DIR.log" >&2
-  return 1
+  wait_for_http "$S3_ENDPOINT" s3s-fs "$S3S_DIR.log"
 }
 
 # A private moto (DynamoDB for the worker's state) served by waitress, which keeps connections
@@ -82,17 +90,12 @@ start_moto_keepalive() {
     echo "installing waitress $WAITRESS_VERSION (PyPI) into $venv" >&2
     "$venv/bin/pip" install -q --disable-pip-version-check "waitress==$WAITRESS_VERSION"
   fi
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  port=$(free_port)
   MOTO_KA_LOG="$(mktemp "${TMPDIR:-/tmp}/dtx-bench-moto.XXXXXX")"
   (cd bench && exec "$venv/bin/waitress-serve" --host=127.0.0.1 --port="$port" --threads=8 moto_keepalive:app) >"$MOTO_KA_LOG" 2>&1 &
   MOTO_KA_PID=$!
   STATE_ENDPOINT="http://127.0.0.1:$port"
-  for _ in $(seq 1 100); do
-    curl -s -o /dev/null "$STATE_ENDPOINT" && return 0
-    sleep 0.1
-  done
-  echo "moto under waitress did not start; see $MOTO_KA_LOG" >&2
-  return 1
+  wait_for_http "$STATE_ENDPOINT" "moto under waitress" "$MOTO_KA_LOG"
 }
 
 stop_moto_keepalive() {

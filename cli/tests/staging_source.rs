@@ -31,24 +31,6 @@ fn stdout_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
-/// Every regular file under `root`, uploaded to `bucket` at `prefix` + its relative path.
-async fn sync_tree(clients: &AwsClients, root: &Path, bucket: &str, prefix: &str) {
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let entry = entry.unwrap();
-            let file_type = entry.file_type().unwrap();
-            if file_type.is_dir() {
-                stack.push(entry.path());
-            } else if file_type.is_file() {
-                let relative = entry.path().strip_prefix(root).unwrap().to_str().unwrap().to_string();
-                let body = std::fs::read(entry.path()).unwrap();
-                clients.s3.put_object().bucket(bucket).key(format!("{prefix}{relative}")).body(body.into()).send().await.unwrap();
-            }
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn move_reads_a_staging_bucket_given_source_uri_and_refuses_an_ambiguous_source() {
     let legacy = tests::MysqlFixture::new().await;
@@ -64,7 +46,7 @@ async fn move_reads_a_staging_bucket_given_source_uri_and_refuses_an_ambiguous_s
     let clients = AwsClients::for_endpoint(&tests::aws_endpoint()).await;
     let bucket = tests::unique("staging-");
     clients.s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    sync_tree(&clients, &root, &bucket, "efsdata/").await;
+    tests::sync_tree(&clients.s3, &root, &bucket, "efsdata/").await;
     let uri = format!("s3://{bucket}/efsdata/");
 
     // Both sources at once, or a malformed one: refused before anything is sent.

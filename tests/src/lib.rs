@@ -101,6 +101,20 @@ impl AwsFixture {
         shared::wiring::dead_letter_queue(&self.clients, &self.resources).list().await.expect("list the DLQ")
     }
 
+    /// The inventory over this stack: the legacy database `db`, the account mapping in
+    /// `mappings`, the files in `source`, `page_size` rows a page.
+    pub async fn inventory(
+        &self,
+        db: &MysqlFixture,
+        mappings: &std::path::Path,
+        source: shared::source::LegacySource,
+        page_size: u32,
+    ) -> shared::inventory::Inventory {
+        let accounts = shared::mappings::load_accounts(&self.clients.s3, mappings.to_str().unwrap()).await.expect("mapping");
+        let options = shared::wiring::InventoryOptions { page_size, send_concurrency: 4, max_queue_depth: Some(200) };
+        shared::wiring::inventory(&self.clients, &self.resources, db.pool.clone(), accounts, Default::default(), Some(source), options)
+    }
+
     pub async fn queue_depth(&self, url: &str) -> (u64, u64) {
         shared::adapters::sqs::queue_depth(&self.clients.sqs, url).await.expect("queue depth")
     }
@@ -551,3 +565,25 @@ where
     endpoint
 }
 pub mod fault_proxy;
+
+/// Uploads every regular file under `root` to `bucket` at `prefix` + its relative path; links
+/// are not followed (as `aws s3 sync --no-follow-symlinks`). Returns how many were uploaded.
+pub async fn sync_tree(s3: &aws_sdk_s3::Client, root: &std::path::Path, bucket: &str, prefix: &str) -> usize {
+    let mut stack = vec![root.to_path_buf()];
+    let mut uploaded = 0;
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let file_type = entry.file_type().unwrap();
+            if file_type.is_dir() {
+                stack.push(entry.path());
+            } else if file_type.is_file() {
+                let relative = entry.path().strip_prefix(root).unwrap().to_str().expect("generated names are UTF-8").to_string();
+                let body = std::fs::read(entry.path()).unwrap();
+                s3.put_object().bucket(bucket).key(format!("{prefix}{relative}")).body(body.into()).send().await.expect("upload to staging");
+                uploaded += 1;
+            }
+        }
+    }
+    uploaded
+}

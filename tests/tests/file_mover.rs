@@ -31,17 +31,7 @@ fn worker(aws: &AwsFixture, root: &Path) -> Arc<Worker> {
 }
 
 async fn inventory(aws: &AwsFixture, db: &MysqlFixture, root: &Path, mappings: &Path, page_size: u32) -> Inventory {
-    let accounts = shared::mappings::load_accounts(&aws.clients.s3, mappings.to_str().unwrap()).await.expect("mapping");
-    let options = shared::wiring::InventoryOptions { page_size, send_concurrency: 4, max_queue_depth: Some(200) };
-    shared::wiring::inventory(
-        &aws.clients,
-        &aws.resources,
-        db.pool.clone(),
-        accounts,
-        Default::default(),
-        Some(LegacySource::Mounted(MountedSource::new(root).unwrap())),
-        options,
-    )
+    aws.inventory(db, mappings, LegacySource::Mounted(MountedSource::new(root).unwrap()), page_size).await
 }
 
 async fn esm(aws: &AwsFixture, worker: Arc<Worker>) -> LocalEventSource {

@@ -5,7 +5,7 @@
 //! runs find the same files and orphans.
 
 use shared::adapters::staging::{StagingLocation, StagingSource};
-use shared::inventory::{DryRunReport, Inventory, InventoryRequest};
+use shared::inventory::{DryRunReport, InventoryRequest};
 use shared::local::{self, LocalEventSource};
 use shared::manifest::ManifestRecord;
 use shared::ports::ManifestStore;
@@ -24,16 +24,10 @@ fn settings() -> WorkerSettings {
     WorkerSettings { multipart_threshold: 6 * 1024 * 1024, part_size: 5 * 1024 * 1024, lease_wait: Duration::from_millis(300), ..Default::default() }
 }
 
-async fn inventory(aws: &AwsFixture, db: &MysqlFixture, mappings: &Path, source: LegacySource) -> Inventory {
-    let accounts = shared::mappings::load_accounts(&aws.clients.s3, mappings.to_str().unwrap()).await.expect("mapping");
-    let options = shared::wiring::InventoryOptions { page_size: 20, send_concurrency: 4, max_queue_depth: Some(200) };
-    shared::wiring::inventory(&aws.clients, &aws.resources, db.pool.clone(), accounts, Default::default(), Some(source), options)
-}
-
 /// Dry run, then the move; returns the dry run's report, the manifest and the objects (key →
 /// bytes).
 async fn run(aws: &AwsFixture, db: &MysqlFixture, mappings: &Path, source: LegacySource) -> (DryRunReport, BTreeMap<String, ManifestRecord>, BTreeMap<String, Vec<u8>>) {
-    let inv = inventory(aws, db, mappings, source.clone()).await;
+    let inv = aws.inventory(db, mappings, source.clone(), 20).await;
     let dry = inv.run(&InventoryRequest { dry_run: true, ..Default::default() }, None).await.expect("dry run");
     let report = dry.report.expect("a dry run reports");
     let worker = Arc::new(shared::wiring::worker(&aws.clients, &aws.resources, settings(), Arc::new(source)));
@@ -87,28 +81,6 @@ async fn dead_letters(aws: &AwsFixture) -> Vec<(String, String)> {
     letters
 }
 
-/// Uploads every regular file under `root` to `bucket` at `prefix` + its relative path; links
-/// are not followed (as `aws s3 sync --no-follow-symlinks`). Returns how many were uploaded.
-async fn sync_tree(s3: &aws_sdk_s3::Client, root: &Path, bucket: &str, prefix: &str) -> usize {
-    let mut stack = vec![root.to_path_buf()];
-    let mut uploaded = 0;
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let entry = entry.unwrap();
-            let file_type = entry.file_type().unwrap();
-            if file_type.is_dir() {
-                stack.push(entry.path());
-            } else if file_type.is_file() {
-                let relative = entry.path().strip_prefix(root).unwrap().to_str().expect("generated names are UTF-8").to_string();
-                let body = std::fs::read(entry.path()).unwrap();
-                s3.put_object().bucket(bucket).key(format!("{prefix}{relative}")).body(body.into()).send().await.expect("upload to staging");
-                uploaded += 1;
-            }
-        }
-    }
-    uploaded
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_tree_moved_from_a_staging_bucket_gives_the_same_objects_and_manifest_as_from_efs() {
     let db = MysqlFixture::new().await;
@@ -125,7 +97,7 @@ async fn a_tree_moved_from_a_staging_bucket_gives_the_same_objects_and_manifest_
     let from_staging = AwsFixture::new(3, 30).await;
     let staging_bucket = tests::unique("staging-");
     from_staging.clients.s3.create_bucket().bucket(&staging_bucket).send().await.expect("create the staging bucket");
-    let synced = sync_tree(&from_staging.clients.s3, &root, &staging_bucket, "efsdata/").await;
+    let synced = tests::sync_tree(&from_staging.clients.s3, &root, &staging_bucket, "efsdata/").await;
     assert!(synced > 50, "{synced} files synced");
     // Beside the prefix: never read, never listed as an orphan.
     from_staging.clients.s3.put_object().bucket(&staging_bucket).key("other/attachments/x.pdf").body(b"not ours".to_vec().into()).send().await.unwrap();

@@ -44,6 +44,39 @@ fn metadata_map(metadata: &[(String, String)]) -> std::collections::HashMap<Stri
     metadata.iter().cloned().collect()
 }
 
+impl S3Objects {
+    /// `CopyObject` of `bucket/key` (that version, with `if_match`) to `to` in our bucket with
+    /// `metadata`, asking S3 for the new object's full SHA-256; returns it (base64) when S3 does.
+    async fn copy_with_sha256(
+        &self,
+        bucket: &str,
+        key: &str,
+        if_match: Option<&str>,
+        to: &str,
+        metadata: &[(String, String)],
+        operation: &'static str,
+    ) -> Result<Option<String>, PortError> {
+        let source = format!("{bucket}/{}", percent_encoding::utf8_percent_encode(key, COPY_SOURCE));
+        let out = self
+            .client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(to)
+            .copy_source(source)
+            .set_copy_source_if_match(if_match.map(str::to_string))
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .metadata_directive(MetadataDirective::Replace)
+            .set_metadata(Some(metadata_map(metadata)))
+            .send()
+            .await
+            .map_err(|e| match service_code(&e) {
+                Some((_, 412)) if if_match.is_some() => PortError::retryable(operation, format!("{key} changed since it was located")),
+                _ => classify(operation, e),
+            })?;
+        Ok(out.copy_object_result.and_then(|r| r.checksum_sha256))
+    }
+}
+
 #[async_trait]
 impl ObjectStore for S3Objects {
     async fn put_object(&self, key: &str, body: Vec<u8>, sha256_b64: &str, metadata: &[(String, String)]) -> Result<PutOutcome, PortError> {
@@ -165,42 +198,12 @@ impl ObjectStore for S3Objects {
     async fn copy_object(&self, from: &str, to: &str, metadata: &[(String, String)]) -> Result<Option<String>, PortError> {
         // Keys we copy from are built from safe characters (the staging prefix and a source
         // key); encoding the separators anyway keeps the header valid whatever the bucket.
-        let source = format!("{}/{}", self.bucket, percent_encoding::utf8_percent_encode(from, COPY_SOURCE));
-        let out = self
-            .client
-            .copy_object()
-            .bucket(&self.bucket)
-            .key(to)
-            .copy_source(source)
-            .checksum_algorithm(ChecksumAlgorithm::Sha256)
-            .metadata_directive(MetadataDirective::Replace)
-            .set_metadata(Some(metadata_map(metadata)))
-            .send()
-            .await
-            .map_err(|e| classify("s3 copy_object", e))?;
-        Ok(out.copy_object_result.and_then(|r| r.checksum_sha256))
+        self.copy_with_sha256(&self.bucket, from, None, to, metadata, "s3 copy_object").await
     }
 
     async fn copy_in(&self, from: &RemoteObject, to: &str, metadata: &[(String, String)]) -> Result<Option<String>, PortError> {
         // Staging keys come from legacy file names (spaces, `#`, `+`, non-ASCII): encoded.
-        let source = format!("{}/{}", from.bucket, percent_encoding::utf8_percent_encode(&from.key, COPY_SOURCE));
-        let out = self
-            .client
-            .copy_object()
-            .bucket(&self.bucket)
-            .key(to)
-            .copy_source(source)
-            .copy_source_if_match(&from.etag)
-            .checksum_algorithm(ChecksumAlgorithm::Sha256)
-            .metadata_directive(MetadataDirective::Replace)
-            .set_metadata(Some(metadata_map(metadata)))
-            .send()
-            .await
-            .map_err(|e| match service_code(&e) {
-                Some((_, 412)) => PortError::retryable("s3 copy_object (from staging source)", format!("{} changed since it was located", from.key)),
-                _ => classify("s3 copy_object (from staging source)", e),
-            })?;
-        Ok(out.copy_object_result.and_then(|r| r.checksum_sha256))
+        self.copy_with_sha256(&from.bucket, &from.key, Some(&from.etag), to, metadata, "s3 copy_object (from staging source)").await
     }
 
     async fn read_sha256(&self, key: &str) -> Result<(crate::hashing::Sha256Digest, u64), PortError> {
