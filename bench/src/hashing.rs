@@ -37,8 +37,7 @@ pub async fn run(args: &HashArgs) -> Result<()> {
             let mut offset = 0;
             while offset < located.size {
                 let len = chunk.min(located.size - offset);
-                let buf = located.reader.read_range(offset, len as usize).await?;
-                hasher = hasher.update(buf, false).await.0;
+                hasher = located.reader.read_range_hashed(offset, len as usize, hasher, false).await?.1;
                 offset += len;
             }
             hasher.finish()

@@ -76,7 +76,7 @@ pub async fn sha256_owned(bytes: Vec<u8>) -> (Vec<u8>, Sha256Digest) {
 
 /// A running whole-file hash that can be fed on the blocking pool chunk by chunk.
 #[derive(Default)]
-pub struct StreamingSha256(Sha256);
+pub struct StreamingSha256(pub(crate) Sha256);
 
 impl StreamingSha256 {
     /// Feeds a chunk and also returns the chunk's own digest (a multipart part checksum)
@@ -91,10 +91,37 @@ impl StreamingSha256 {
         .expect("hashing task does not panic")
     }
 
+    /// Feeds `bytes` on the calling thread (for a reader already on the blocking pool).
+    pub fn update_blocking(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
     pub fn finish(self) -> Sha256Digest {
         self.0.finish()
     }
 }
+
+/// Reads `buf.len()` bytes at `offset` with `read_at` in cache-sized slices, feeding each slice
+/// to every hasher in `hashers` right after reading it.
+/// Choice: hashing a slice while it is still in the CPU cache, instead of the whole buffer
+/// after reading it, spares a second trip of every byte through memory.
+pub fn read_hashing(
+    mut read_at: impl FnMut(&mut [u8], u64) -> std::io::Result<()>,
+    buf: &mut [u8],
+    offset: u64,
+    hashers: &mut [&mut Sha256],
+) -> std::io::Result<()> {
+    for (i, slice) in buf.chunks_mut(HASH_SLICE).enumerate() {
+        read_at(slice, offset + (i * HASH_SLICE) as u64)?;
+        for h in hashers.iter_mut() {
+            h.update(slice);
+        }
+    }
+    Ok(())
+}
+
+/// Bytes read and hashed at a time by [`read_hashing`]: well inside a core's L2 cache.
+pub const HASH_SLICE: usize = 256 * 1024;
 
 #[cfg(test)]
 mod tests {

@@ -171,6 +171,21 @@ pub trait RangeReader: Send + Sync {
         let bytes = self.read_range(0, len).await?;
         Ok(crate::hashing::sha256_owned(bytes).await)
     }
+
+    /// [`RangeReader::read_range`], feeding the bytes to the whole-file `hasher` and, when
+    /// `part_digest` is set, returning their own digest too (a multipart part checksum). A
+    /// reader on the blocking pool hashes each slice as it reads it, while it is in cache.
+    async fn read_range_hashed(
+        &self,
+        offset: u64,
+        len: usize,
+        hasher: crate::hashing::StreamingSha256,
+        part_digest: bool,
+    ) -> Result<(Vec<u8>, crate::hashing::StreamingSha256, Option<crate::hashing::Sha256Digest>), PortError> {
+        let bytes = self.read_range(offset, len).await?;
+        let (hasher, bytes, part) = hasher.update(bytes, part_digest).await;
+        Ok((bytes, hasher, part))
+    }
 }
 
 /// Why no candidate could be used.

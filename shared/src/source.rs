@@ -195,13 +195,37 @@ impl RangeReader for FileReader {
         let file = self.file.clone();
         tokio::task::spawn_blocking(move || {
             let mut buf = vec![0u8; len];
-            file.read_exact_at(&mut buf, 0)?;
-            let digest = crate::hashing::sha256(&buf);
-            Ok::<_, std::io::Error>((buf, digest))
+            let mut hasher = crate::hashing::Sha256::new();
+            crate::hashing::read_hashing(|b, at| file.read_exact_at(b, at), &mut buf, 0, &mut [&mut hasher])?;
+            Ok::<_, std::io::Error>((buf, hasher.finish()))
         })
         .await
         .map_err(|e| PortError::retryable("read source file", e))?
         .map_err(|e| PortError::retryable("read source file", format!("{e} (did the file shrink?)")))
+    }
+
+    async fn read_range_hashed(
+        &self,
+        offset: u64,
+        len: usize,
+        mut hasher: crate::hashing::StreamingSha256,
+        part_digest: bool,
+    ) -> Result<(Vec<u8>, crate::hashing::StreamingSha256, Option<crate::hashing::Sha256Digest>), PortError> {
+        let file = self.file.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut buf = vec![0u8; len];
+            let mut part = crate::hashing::Sha256::new();
+            let read = |b: &mut [u8], at: u64| file.read_exact_at(b, at);
+            if part_digest {
+                crate::hashing::read_hashing(read, &mut buf, offset, &mut [&mut hasher.0, &mut part])?;
+            } else {
+                crate::hashing::read_hashing(read, &mut buf, offset, &mut [&mut hasher.0])?;
+            }
+            Ok::<_, std::io::Error>((buf, hasher, part_digest.then(|| part.finish())))
+        })
+        .await
+        .map_err(|e| PortError::retryable("read source file", e))?
+        .map_err(|e| PortError::retryable("read source file", format!("at offset {offset}: {e} (did the file shrink?)")))
     }
 }
 
@@ -209,6 +233,41 @@ impl RangeReader for FileReader {
 mod tests {
     use super::*;
     use crate::paths::PathRules;
+
+    /// Reading in cache-sized slices and hashing each as it arrives gives the same bytes and
+    /// digests as reading and hashing whole, across slice boundaries and uneven ranges.
+    #[tokio::test]
+    async fn hashing_while_reading_equals_hashing_the_bytes_read() {
+        use crate::hashing::{sha256, StreamingSha256, HASH_SLICE};
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..(2 * HASH_SLICE + 12_345) as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+        let rules = PathRules::from_json(r#"[{"generation":"gen3","family":"attachments","legacy_prefix":"/efsdata/attachments/","location":"attachments/"}]"#).unwrap();
+        std::fs::create_dir_all(dir.path().join("attachments")).unwrap();
+        std::fs::write(dir.path().join("attachments/big.bin"), &data).unwrap();
+        let candidates = rules.resolve("/efsdata/attachments/big.bin").unwrap().candidates;
+        let located = MountedSource::new(dir.path()).unwrap().locate(&candidates).await.unwrap().unwrap();
+
+        let (bytes, digest) = located.reader.read_all_hashed(data.len()).await.unwrap();
+        assert!(bytes == data && digest == sha256(&data));
+
+        let mut hasher = StreamingSha256::default();
+        let (mut offset, part) = (0, HASH_SLICE + 7);
+        while offset < data.len() {
+            let len = part.min(data.len() - offset);
+            let (bytes, next, digest) = located.reader.read_range_hashed(offset as u64, len, hasher, true).await.unwrap();
+            assert!(bytes == data[offset..offset + len], "bytes at {offset}");
+            assert_eq!(digest, Some(sha256(&data[offset..offset + len])), "part digest at {offset}");
+            hasher = next;
+            offset += len;
+        }
+        assert_eq!(hasher.finish(), sha256(&data));
+        let (_, whole, none) = located.reader.read_range_hashed(0, data.len(), StreamingSha256::default(), false).await.unwrap();
+        assert_eq!((whole.finish(), none), (sha256(&data), None));
+        match located.reader.read_range_hashed(data.len() as u64 - 10, 20, StreamingSha256::default(), false).await {
+            Err(err) => assert!(err.to_string().contains("did the file shrink?"), "{err}"),
+            Ok(_) => panic!("a read past the end must fail"),
+        }
+    }
 
     #[tokio::test]
     async fn probes_another_generations_location_and_says_which_matched() {

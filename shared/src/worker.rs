@@ -519,8 +519,7 @@ impl Worker {
         let mut offset = 0u64;
         while offset < located.size {
             let len = chunk.min(located.size - offset) as usize;
-            let bytes = located.reader.read_range(offset, len).await?;
-            let (next, _, part) = hasher.update(bytes, true).await;
+            let (_, next, part) = located.reader.read_range_hashed(offset, len, hasher, true).await?;
             hasher = next;
             parts.push(part.expect("part digest requested"));
             offset += len as u64;
@@ -597,8 +596,7 @@ impl Worker {
             let offset = index * part_size;
             let len = part_size.min(located.size - offset) as usize;
             let permit = self.reserve(len as u64).await;
-            let bytes = located.reader.read_range(offset, len).await?;
-            let (next, bytes, part_digest) = hasher.update(bytes, true).await;
+            let (bytes, next, part_digest) = located.reader.read_range_hashed(offset, len, hasher, true).await?;
             hasher = next;
             let part_digest = part_digest.expect("part digest requested");
             digests.push(part_digest);

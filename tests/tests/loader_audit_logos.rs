@@ -58,7 +58,7 @@ async fn migrated_target() -> PgFixture {
 async fn run_audit(target: &PgFixture, now: &str, time_zone: &str) -> (BTreeMap<String, u64>, Vec<book::Issue>, usize) {
     let legacy_pool = sqlx::MySqlPool::connect_lazy("mysql://unused@127.0.0.1:1/unused").unwrap();
     let mappings = LoaderMappings::default();
-    let ctx = StepContext { legacy: &legacy_pool, mappings: &mappings, step: audit::STEP, now: at(now), chunk_rows: 1 };
+    let ctx = StepContext { legacy: &legacy_pool, mappings: &mappings, step: audit::STEP, now: at(now), chunk_rows: 1, read_ahead: Default::default() };
     let (mut counts, mut issues, mut chunks, mut cursor) = (BTreeMap::new(), Vec::new(), 0, None);
     loop {
         let mut tx = target.pool.begin().await.unwrap();

@@ -133,7 +133,7 @@ fn mappings() -> LoaderMappings {
 
 /// Runs the whole step (2 legacy rows per chunk, each chunk committed), like the runner.
 async fn run(legacy: &MysqlFixture, target: &PgFixture, mappings: &LoaderMappings, now: &str) -> (BTreeMap<String, u64>, Vec<Issue>, usize) {
-    let ctx = StepContext { legacy: &legacy.pool, mappings, step: step::STEP, now: at(now), chunk_rows: 2 };
+    let ctx = StepContext { legacy: &legacy.pool, mappings, step: step::STEP, now: at(now), chunk_rows: 2, read_ahead: Default::default() };
     let run = tests::run_chunks(target, &ctx, step::chunk).await;
     (run.counts, run.issues, run.chunks)
 }

@@ -135,7 +135,7 @@ async fn mapped(pool: &sqlx::PgPool, entity: &str, key: &str) -> i64 {
 /// a fixed load time; the issues sorted.
 async fn drive(legacy: &MysqlFixture, target: &PgFixture, step: &'static str, chunk_rows: u32) -> tests::StepRun {
     let m = mappings();
-    let ctx = StepContext { legacy: &legacy.pool, mappings: &m, step, now: at(NOW), chunk_rows };
+    let ctx = StepContext { legacy: &legacy.pool, mappings: &m, step, now: at(NOW), chunk_rows, read_ahead: Default::default() };
     let mut run = match step {
         dr::STEP => tests::run_chunks(target, &ctx, dr::chunk).await,
         ff::STEP => tests::run_chunks(target, &ctx, ff::chunk).await,

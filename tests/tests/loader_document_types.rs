@@ -166,8 +166,8 @@ async fn document_types_and_risk_profiles_migrate_rerun_identically_and_resync()
         accounts: HashMap::from([(1, "501".to_string()), (2, " 502 ".to_string()), (3, "abc".to_string()), (4, "504".to_string())]),
         ..Default::default()
     };
-    let types_ctx = StepContext { legacy: &legacy.pool, mappings: &mappings, step: "document-types", now, chunk_rows: 2 };
-    let profiles_ctx = StepContext { legacy: &legacy.pool, mappings: &mappings, step: "document-risk-profiles", now, chunk_rows: 2 };
+    let types_ctx = StepContext { legacy: &legacy.pool, mappings: &mappings, step: "document-types", now, chunk_rows: 2, read_ahead: Default::default() };
+    let profiles_ctx = StepContext { legacy: &legacy.pool, mappings: &mappings, step: "document-risk-profiles", now, chunk_rows: 2, read_ahead: Default::default() };
 
     // ---- step 2 ----
     let t = run(&target, &types_ctx, Which::Types).await;
@@ -359,8 +359,8 @@ async fn reruns_refresh_own_types_never_rename_onto_another_and_adopt_rows_made_
     sqlx::query("INSERT INTO docutrax_accounts_account (id, name) VALUES (501, 'A1')").execute(&target.pool).await.unwrap();
     let mappings = LoaderMappings { accounts: HashMap::from([(1, "501".to_string())]), ..Default::default() };
     let now = ts(2024, 6, 1, 12);
-    let types_ctx = StepContext { legacy: &legacy.pool, mappings: &mappings, step: "document-types", now, chunk_rows: 1 };
-    let profiles_ctx = StepContext { legacy: &legacy.pool, mappings: &mappings, step: "document-risk-profiles", now, chunk_rows: 1 };
+    let types_ctx = StepContext { legacy: &legacy.pool, mappings: &mappings, step: "document-types", now, chunk_rows: 1, read_ahead: Default::default() };
+    let profiles_ctx = StepContext { legacy: &legacy.pool, mappings: &mappings, step: "document-risk-profiles", now, chunk_rows: 1, read_ahead: Default::default() };
     run(&target, &types_ctx, Which::Types).await;
     run(&target, &profiles_ctx, Which::Profiles).await;
     assert_eq!(junction(&target.pool).await, vec![(1, 1, 1, 0), (2, 1, 2, 1)]);

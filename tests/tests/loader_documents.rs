@@ -136,7 +136,7 @@ async fn run(
     now: &str,
     chunk_rows: u32,
 ) -> (BTreeMap<String, u64>, Vec<Issue>, usize) {
-    let ctx = StepContext { legacy: &legacy.pool, mappings, step: step::STEP, now: at(now), chunk_rows };
+    let ctx = StepContext { legacy: &legacy.pool, mappings, step: step::STEP, now: at(now), chunk_rows, read_ahead: Default::default() };
     let run = tests::run_chunks(target, &ctx, step::chunk).await;
     (run.counts, run.issues, run.chunks)
 }
@@ -391,7 +391,7 @@ async fn absent_mapping_files() {
     let mut no_records = mappings();
     no_records.records.clear();
     no_records.absent.push(shared::mappings::RECORDS_FILE);
-    let ctx = StepContext { legacy: &legacy.pool, mappings: &no_records, step: step::STEP, now: at(NOW1), chunk_rows: 2 };
+    let ctx = StepContext { legacy: &legacy.pool, mappings: &no_records, step: step::STEP, now: at(NOW1), chunk_rows: 2, read_ahead: Default::default() };
     let mut tx = target.pool.begin().await.unwrap();
     match step::chunk(&ctx, &mut tx, None).await {
         Err(LoadError::Config(e)) => assert!(e.0.contains("id_mapping_records.csv"), "{e}"),

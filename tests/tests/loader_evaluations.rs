@@ -98,7 +98,7 @@ async fn run(which: Which, legacy: &MysqlFixture, target: &PgFixture, now: &str)
         Which::Evaluations => evaluations::STEP,
         Which::Current => current_evaluations::STEP,
     };
-    let ctx = StepContext { legacy: &legacy.pool, mappings: &mappings, step, now: at(now), chunk_rows: 2 };
+    let ctx = StepContext { legacy: &legacy.pool, mappings: &mappings, step, now: at(now), chunk_rows: 2, read_ahead: Default::default() };
     let run = match which {
         Which::Evaluations => tests::run_chunks(target, &ctx, evaluations::chunk).await,
         Which::Current => tests::run_chunks(target, &ctx, current_evaluations::chunk).await,

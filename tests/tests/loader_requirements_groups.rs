@@ -96,7 +96,7 @@ struct Run {
 
 /// Drives the step like the runner: one committed transaction per chunk, issues recorded.
 async fn run(legacy: &MysqlFixture, target: &PgFixture, mappings: &LoaderMappings, now: Time) -> Run {
-    let ctx = StepContext { legacy: &legacy.pool, mappings, step: rg::STEP, now, chunk_rows: 2 };
+    let ctx = StepContext { legacy: &legacy.pool, mappings, step: rg::STEP, now, chunk_rows: 2, read_ahead: Default::default() };
     let mut r = Run { counts: BTreeMap::new(), issues: Vec::new(), cursors: Vec::new() };
     let mut cursor = None;
     loop {
@@ -353,7 +353,7 @@ async fn groups_members_reruns_and_phased_coi_linking() {
 
     // An unknown cursor is refused, not guessed at.
     let m0 = mappings(false);
-    let ctx = StepContext { legacy: &legacy.pool, mappings: &m0, step: rg::STEP, now: t0, chunk_rows: 2 };
+    let ctx = StepContext { legacy: &legacy.pool, mappings: &m0, step: rg::STEP, now: t0, chunk_rows: 2, read_ahead: Default::default() };
     let mut tx = target.pool.begin().await.unwrap();
     let err = rg::chunk(&ctx, &mut tx, Some(serde_json::json!({ "after_id": 3 }))).await.unwrap_err();
     assert!(err.to_string().contains("unknown cursor"), "{err}");

@@ -116,3 +116,53 @@ async fn dry_run_changes_nothing_and_an_interrupted_step_resumes_to_the_same_res
     reference.drop_database().await;
     interrupted.drop_database().await;
 }
+
+/// Waits until PostgreSQL's statistics say `table` has `n` changes since its last ANALYZE
+/// (backends report their counts shortly after each transaction, not at once).
+async fn await_changes(t: &PgFixture, table: &str, n: i64) {
+    for _ in 0..300 {
+        let changed: Option<i64> = sqlx::query_scalar("SELECT n_mod_since_analyze FROM pg_stat_user_tables WHERE relid = $1::regclass")
+            .bind(table)
+            .fetch_optional(&t.pool)
+            .await
+            .unwrap();
+        if changed == Some(n) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{table}: the statistics never showed {n} changes");
+}
+
+#[tokio::test]
+async fn statistics_are_refreshed_only_for_tables_that_changed_enough() {
+    use shared::loader::runner::refresh_statistics;
+    let t = target().await;
+    shared::loader::book::ensure_schema(&t.pool).await.unwrap();
+    const TYPES: &str = "public.docutrax_profiles_documenttype";
+    let insert_types = |from: i64, to: i64| {
+        format!("INSERT INTO docutrax_profiles_documenttype (id, name, created, modified) SELECT i, 'type ' || i, now(), now() FROM generate_series({from}, {to}) i")
+    };
+    sqlx::query(&insert_types(1, 5)).execute(&t.pool).await.unwrap();
+    await_changes(&t, TYPES, 5).await;
+    // Never analyzed and changed: analyzed, however few the changes. Unchanged tables are not.
+    let first = refresh_statistics(&t.pool).await.unwrap();
+    assert!(first.contains(&TYPES.to_string()), "{first:?}");
+    assert!(!first.iter().any(|t| t.ends_with("docutrax_profiles_evaluationdetail")), "an untouched table is not analyzed: {first:?}");
+    await_changes(&t, TYPES, 0).await;
+
+    // 999 changes since: below the 1,000-row threshold, left alone.
+    sqlx::query(&insert_types(6, 1004)).execute(&t.pool).await.unwrap();
+    await_changes(&t, TYPES, 999).await;
+    let second = refresh_statistics(&t.pool).await.unwrap();
+    assert!(!second.contains(&TYPES.to_string()), "{second:?}");
+
+    // One more makes 1,000 (more than 10% of the table): analyzed, and the count starts over.
+    sqlx::query(&insert_types(1005, 1005)).execute(&t.pool).await.unwrap();
+    await_changes(&t, TYPES, 1000).await;
+    let third = refresh_statistics(&t.pool).await.unwrap();
+    assert_eq!(third, vec![TYPES.to_string()]);
+    await_changes(&t, TYPES, 0).await;
+    assert_eq!(refresh_statistics(&t.pool).await.unwrap(), Vec::<String>::new());
+    t.drop_database().await;
+}

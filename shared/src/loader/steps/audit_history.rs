@@ -152,7 +152,7 @@ pub async fn chunk(ctx: &StepContext<'_>, tx: &mut PgConnection, cursor: Option<
         .await?
         .rows_affected()
     };
-    book::map_ids(tx, ENTITY, ctx.step, true, &ids.new_pairs).await?;
+    book::map_fresh_ids(tx, ENTITY, ctx.step, &ids.new_pairs).await?;
     out.add(&format!("{content_type}_snapshots_created"), created);
     out.add(&format!("{content_type}_snapshots_updated"), updated);
     out.add(&format!("{content_type}_snapshots_unchanged"), (updates.len() as u64).saturating_sub(updated));

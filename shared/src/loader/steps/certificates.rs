@@ -525,13 +525,7 @@ fn prepare(
 /// Processes the certificates after `cursor` (`{"after_id": N}`).
 pub async fn chunk(ctx: &StepContext<'_>, tx: &mut PgConnection, cursor: Option<serde_json::Value>) -> Result<ChunkOutcome, LoadError> {
     let after_id = super::after_id(ctx.step, cursor.as_ref())?;
-    let limit = ctx.chunk_rows.max(1);
-    let rows = sqlx::query(&legacy_select())
-        .bind(after_id)
-        .bind(limit)
-        .fetch_all(ctx.legacy)
-        .await
-        .map_err(bulk::legacy)?;
+    let rows = bulk::legacy_chunk(ctx, &legacy_select(), after_id, |last| last.try_get::<u64, _>("id")).await?;
     let mut out = ChunkOutcome::default();
     if rows.is_empty() {
         return Ok(out);
@@ -611,7 +605,7 @@ pub async fn chunk(ctx: &StepContext<'_>, tx: &mut PgConnection, cursor: Option<
     }
     let rows: Vec<CertificateRow> = prepared.iter().map(|p| p.row.clone()).collect();
     bulk::write_rows(tx, CERTIFICATE_TABLE, &CERTIFICATE_COLUMNS, &rows, |r| r.id, &ids.present, ctx.now, "certificates", &mut out).await?;
-    book::map_ids(tx, ENTITY, ctx.step, true, &ids.new_pairs).await?;
+    book::map_fresh_ids(tx, ENTITY, ctx.step, &ids.new_pairs).await?;
 
     // Manual overrides (Decision #11), keyed by legacy certificate id.
     let (with_reason, without): (Vec<&Prepared>, Vec<&Prepared>) = prepared.iter().partition(|p| p.override_reason.is_some());
@@ -631,7 +625,7 @@ pub async fn chunk(ctx: &StepContext<'_>, tx: &mut PgConnection, cursor: Option<
         });
     }
     bulk::write_rows(tx, OVERRIDE_TABLE, &OVERRIDE_COLUMNS, &rows, |r| r.id, &ids.present, ctx.now, "manual_overrides", &mut out).await?;
-    book::map_ids(tx, OVERRIDE_ENTITY, ctx.step, true, &ids.new_pairs).await?;
+    book::map_fresh_ids(tx, OVERRIDE_ENTITY, ctx.step, &ids.new_pairs).await?;
 
     // Choice: an override this step made for a certificate whose legacy override_reason is now
     // blank is removed (row and id map entry), so a rerun converges on the legacy data.

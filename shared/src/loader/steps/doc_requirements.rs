@@ -387,7 +387,7 @@ pub(crate) async fn place(
         let id = ids.id(key)?;
         slots[i] = Some(if ids.present.contains(&id) { Slot::Taken(id) } else { Slot::Insert(id) });
     }
-    book::map_ids(tx, entity, ctx.step, true, &ids.new_pairs).await?;
+    book::map_fresh_ids(tx, entity, ctx.step, &ids.new_pairs).await?;
     slots.into_iter().map(|s| s.ok_or_else(|| bulk::internal("placing rows", "a key was not placed"))).collect()
 }
 

@@ -452,7 +452,7 @@ pub async fn chunk(ctx: &StepContext<'_>, tx: &mut PgConnection, cursor: Option<
         rows.push(row);
     }
     bulk::write_rows(tx, TABLE, &DOCUMENT_COLUMNS, &rows, |r| r.id, &ids.present, ctx.now, "documents", &mut out).await?;
-    book::map_ids(tx, ENTITY, ctx.step, true, &ids.new_pairs).await?;
+    book::map_fresh_ids(tx, ENTITY, ctx.step, &ids.new_pairs).await?;
 
     out.issues = bulk::merge_issues(all_issues);
     out.cursor = Some(serde_json::json!({ "after_id": last_id }));

@@ -275,12 +275,9 @@ struct Prepared {
 
 /// The certificate phase: the status rows of the next certificate ids from `from` (inclusive).
 async fn certificates(ctx: &StepContext<'_>, tx: &mut PgConnection, from: u64) -> Result<ChunkOutcome, LoadError> {
-    let rows = sqlx::query(LEGACY_SELECT)
-        .bind(from)
-        .bind(ctx.chunk_rows.max(1))
-        .fetch_all(ctx.legacy)
-        .await
-        .map_err(bulk::legacy)?;
+    // The next chunk starts after this chunk's last certificate id (the key is inclusive).
+    let next = |last: &sqlx::mysql::MySqlRow| Ok(last.try_get::<Option<u64>, _>("certificate_id")?.unwrap_or_default().saturating_add(1));
+    let rows = bulk::legacy_chunk(ctx, LEGACY_SELECT, from, next).await?;
     if rows.is_empty() {
         return null_certificate_rows(ctx, 0).await;
     }
@@ -525,8 +522,11 @@ async fn write(ctx: &StepContext<'_>, tx: &mut PgConnection, prepared: &mut [Pre
     }
     let rows: Vec<EvaluationRow> = prepared.iter().map(|p| p.row.clone()).collect();
     bulk::write_rows(tx, EVALUATION_TABLE, &EVALUATION_COLUMNS, &rows, |r| r.id, &ids.present, ctx.now, "evaluations", out).await?;
-    book::map_ids(tx, EVALUATION_ENTITY, ctx.step, true, &ids.new_pairs).await?;
-    let evaluation_ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    book::map_fresh_ids(tx, EVALUATION_ENTITY, ctx.step, &ids.new_pairs).await?;
+    // Only an evaluation that existed before this chunk can have coverages and details that
+    // are not this chunk's (the foreign keys hold at every commit), so only those are swept for
+    // stale rows: none on a first run.
+    let evaluation_ids: Vec<i64> = rows.iter().map(|r| r.id).filter(|id| ids.present.contains(id)).collect();
 
     // Coverages, keyed `<certificate_id>:<coverage_type>`.
     let keys: Vec<String> = prepared.iter().flat_map(|p| p.coverages.keys().map(move |t| format!("{}:{t}", p.legacy_id))).collect();
@@ -546,7 +546,7 @@ async fn write(ctx: &StepContext<'_>, tx: &mut PgConnection, prepared: &mut [Pre
         }
     }
     bulk::write_rows(tx, COVERAGE_TABLE, &COVERAGE_COLUMNS, &coverage_rows, |r| r.id, &ids.present, ctx.now, "coverages", out).await?;
-    book::map_ids(tx, COVERAGE_ENTITY, ctx.step, true, &ids.new_pairs).await?;
+    book::map_fresh_ids(tx, COVERAGE_ENTITY, ctx.step, &ids.new_pairs).await?;
     let coverage_ids: Vec<i64> = coverage_rows.iter().map(|r| r.id).collect();
 
     // Details, keyed by certificate_status id. Choice: fresh detail ids follow the status row ids.
@@ -559,16 +559,22 @@ async fn write(ctx: &StepContext<'_>, tx: &mut PgConnection, prepared: &mut [Pre
         detail_rows.push(DetailRow { id: ids.id(&status_id.to_string())?, ..d.clone() });
     }
     bulk::write_rows(tx, DETAIL_TABLE, &DETAIL_COLUMNS, &detail_rows, |r| r.id, &ids.present, ctx.now, "details", out).await?;
-    book::map_ids(tx, DETAIL_ENTITY, ctx.step, true, &ids.new_pairs).await?;
+    book::map_fresh_ids(tx, DETAIL_ENTITY, ctx.step, &ids.new_pairs).await?;
     let detail_ids: Vec<i64> = detail_rows.iter().map(|r| r.id).collect();
 
     // Stale rows this step made under the chunk's evaluations: details first, then the coverages
     // left without any detail (a coverage someone else filled is kept).
+    if evaluation_ids.is_empty() {
+        out.add("details_removed", 0);
+        out.add("coverages_removed", 0);
+        return Ok(());
+    }
     let removed: Vec<i64> = sqlx::query_scalar(
         "WITH gone AS (
              DELETE FROM docutrax_profiles_evaluationdetail d USING dtx_migration.id_map m, docutrax_profiles_evaluationcoverage c
              WHERE m.entity = $1 AND m.new_id = d.id AND c.id = d.evaluation_coverage_id
-               AND c.evaluation_id = ANY($2) AND NOT (d.id = ANY($3))
+               AND c.evaluation_id = ANY($2)
+               AND NOT EXISTS (SELECT 1 FROM UNNEST($3::bigint[]) AS k(id) WHERE k.id = d.id)
              RETURNING d.id)
          DELETE FROM dtx_migration.id_map WHERE entity = $1 AND new_id IN (SELECT id FROM gone) RETURNING new_id",
     )
@@ -581,7 +587,8 @@ async fn write(ctx: &StepContext<'_>, tx: &mut PgConnection, prepared: &mut [Pre
     let removed: Vec<i64> = sqlx::query_scalar(
         "WITH gone AS (
              DELETE FROM docutrax_profiles_evaluationcoverage c USING dtx_migration.id_map m
-             WHERE m.entity = $1 AND m.new_id = c.id AND c.evaluation_id = ANY($2) AND NOT (c.id = ANY($3))
+             WHERE m.entity = $1 AND m.new_id = c.id AND c.evaluation_id = ANY($2)
+               AND NOT EXISTS (SELECT 1 FROM UNNEST($3::bigint[]) AS k(id) WHERE k.id = c.id)
                AND NOT EXISTS (SELECT 1 FROM docutrax_profiles_evaluationdetail d WHERE d.evaluation_coverage_id = c.id)
              RETURNING c.id)
          DELETE FROM dtx_migration.id_map WHERE entity = $1 AND new_id IN (SELECT id FROM gone) RETURNING new_id",

@@ -32,6 +32,8 @@ pub struct StepContext<'a> {
     pub now: chrono::DateTime<chrono::Utc>,
     /// Legacy rows per chunk.
     pub chunk_rows: u32,
+    /// The next chunk's legacy rows, read while this chunk is written.
+    pub read_ahead: bulk::ReadAhead,
 }
 
 /// The result of one chunk.
