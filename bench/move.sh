@@ -51,6 +51,9 @@ measure ours-mem "$BIN/dtx-bench" move --root "$WORK/tree" --s3-endpoint "$S3_EN
 measure ours-mem-x2 "$BIN/dtx-bench" move --root "$WORK/tree" --s3-endpoint "$S3_ENDPOINT" --prefix mem2 --environments 2
 measure ours-ddb "$BIN/dtx-bench" move --root "$WORK/tree" --s3-endpoint "$S3_ENDPOINT" --prefix ddb$$ --state "$STATE_ENDPOINT"
 
+# Records the worker gave back and the harness delivered again ("redelivered" in each JSON
+# line), with the worker's reasons.
+grep -h "record will be retried" "$WORK"/ours-*.err 2>/dev/null | head -n 5 >&2 || true
 BYTES=$(find "$SRC" -type f -printf '%s\n' | awk '{ s += $1 } END { print s }')
 GIB=$(echo "$BYTES / 1073741824" | bc -l)
 printf '%-12s %8s %10s %12s %16s %10s\n' client wall_s cpu_s cpu_s/GiB cpu_s/1000files maxRSS_MiB

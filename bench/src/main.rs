@@ -36,6 +36,11 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    // Warnings only (a record given back, and why): logging more would add to the CPU measured.
+    let logging = tracing_subscriber::fmt().with_env_filter(shared::telemetry::filter_for("warn")).with_writer(std::io::stderr).try_init();
+    if let Err(e) = logging {
+        eprintln!("logging not initialised: {e}");
+    }
     match Cli::parse().command {
         Command::Tree { root, spec } => {
             let files = tree::generate(&root, &spec)?;
