@@ -37,17 +37,12 @@ pub async fn run(args: &HashArgs) -> Result<()> {
             let mut offset = 0;
             while offset < located.size {
                 let len = chunk.min(located.size - offset);
-                let (bytes, next, _) = located.reader.read_range_hashed(offset, len as usize, hasher, false).await?;
-                shared::buffers::recycle(bytes);
-                hasher = next;
+                hasher = located.reader.read_range_hashed(offset, len as usize, hasher, false).await?.1;
                 offset += len;
             }
             hasher.finish()
         } else {
-            // The worker's request body goes back to the pool when its PUT is done; here, at once.
-            let (bytes, digest) = located.reader.read_all_hashed(located.size as usize).await?;
-            shared::buffers::recycle(bytes);
-            digest
+            located.reader.read_all_hashed(located.size as usize).await?.1
         };
         bytes += located.size;
         if args.print {

@@ -5,7 +5,6 @@
 //! The domain modules never name an AWS type; `adapters` is the only place that does.
 
 pub mod adapters;
-pub mod buffers;
 pub mod config;
 pub mod crash;
 pub mod error;

@@ -183,7 +183,7 @@ impl RangeReader for FileReader {
     async fn read_range(&self, offset: u64, len: usize) -> Result<Vec<u8>, PortError> {
         let file = self.file.clone();
         tokio::task::spawn_blocking(move || {
-            let mut buf = crate::buffers::take(len);
+            let mut buf = vec![0u8; len];
             file.read_exact_at(&mut buf, offset).map(|()| buf)
         })
         .await
@@ -194,7 +194,7 @@ impl RangeReader for FileReader {
     async fn read_all_hashed(&self, len: usize) -> Result<(Vec<u8>, crate::hashing::Sha256Digest), PortError> {
         let file = self.file.clone();
         tokio::task::spawn_blocking(move || {
-            let mut buf = crate::buffers::take(len);
+            let mut buf = vec![0u8; len];
             let mut hasher = crate::hashing::Sha256::new();
             crate::hashing::read_hashing(|b, at| file.read_exact_at(b, at), &mut buf, 0, &mut [&mut hasher])?;
             Ok::<_, std::io::Error>((buf, hasher.finish()))
@@ -213,7 +213,7 @@ impl RangeReader for FileReader {
     ) -> Result<(Vec<u8>, crate::hashing::StreamingSha256, Option<crate::hashing::Sha256Digest>), PortError> {
         let file = self.file.clone();
         tokio::task::spawn_blocking(move || {
-            let mut buf = crate::buffers::take(len);
+            let mut buf = vec![0u8; len];
             let mut part = crate::hashing::Sha256::new();
             let read = |b: &mut [u8], at: u64| file.read_exact_at(b, at);
             if part_digest {

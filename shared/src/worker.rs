@@ -519,8 +519,7 @@ impl Worker {
         let mut offset = 0u64;
         while offset < located.size {
             let len = chunk.min(located.size - offset) as usize;
-            let (bytes, next, part) = located.reader.read_range_hashed(offset, len, hasher, true).await?;
-            crate::buffers::recycle(bytes);
+            let (_, next, part) = located.reader.read_range_hashed(offset, len, hasher, true).await?;
             hasher = next;
             parts.push(part.expect("part digest requested"));
             offset += len as u64;
@@ -773,18 +772,6 @@ enum Body<'a> {
     /// A file beyond S3's single-request copy: hashed in a first pass (these part digests),
     /// uploaded in a second.
     TwoPass(Vec<Sha256Digest>),
-}
-
-/// Bytes never uploaded (the content was stored already, or the attempt failed) go back to the
-/// read-buffer pool; uploaded ones go back when their PUT is done.
-impl Drop for Body<'_> {
-    fn drop(&mut self) {
-        if let Body::InMemory { bytes, .. } = self {
-            if let Some(bytes) = bytes.take() {
-                crate::buffers::recycle(bytes);
-            }
-        }
-    }
 }
 
 impl Body<'_> {
